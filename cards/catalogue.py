@@ -1,0 +1,198 @@
+"""The card catalogue: clinical content as data, validated once at start-up.
+
+`content/catalogue.yaml` holds every summary, detail, evidence key, override reason and plan
+section; `content/evidence.yaml` the references. A catalogue that breaks a rule of CDS Hooks
+2.0.1 (§Card Attributes: summary under 140 characters) or of the guideline (§1: no promise of
+elimination) stops the boot, never a request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import quote_plus
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from cards.errors import ContentError
+
+CONTENT = Path(__file__).parent / "content"
+INDICATORS = ("info", "warning", "critical")
+SUMMARY_LIMIT = 140  # CDS Hooks 2.0.1 §Card Attributes: "<140 characters"
+# GUIDELINE §1: advice is improvement, not elimination.
+PROMISES = re.compile(r"\b(cure[sd]?|eliminat\w*|erase[sd]?|remove[sd]? (all|the) scar\w*|(?<![.\d])\d{2,3} ?%)",
+                      re.IGNORECASE)
+LONGEST_VALUE = "2099-12-31"  # summaries may only carry dates and short words
+
+
+class CardSchema(Schema):
+    rule = fields.String(required=True, validate=validate.Regexp(r"^R[1-8]$"))
+    indicator = fields.String(required=True, validate=validate.OneOf(INDICATORS))
+    summary = fields.String(required=True, validate=validate.Length(min=1))
+    detail = fields.String(required=True, validate=validate.Length(min=1))
+    evidence = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    override_reasons = fields.List(fields.String(), load_default=list)
+
+    @validates_schema
+    def _warnings_can_be_overridden(self, data: dict[str, Any], **_: Any) -> None:
+        if data["indicator"] != "info" and not data["override_reasons"]:
+            raise ValidationError("warning and critical cards need override_reasons")
+
+
+class EvidenceSchema(Schema):
+    citation = fields.String(required=True)
+    pmid = fields.String(validate=validate.Regexp(r"^\d{6,9}$"))
+    search = fields.String()
+
+
+class PlanSchema(Schema):
+    first_line = fields.List(fields.String(), required=True)
+    by_grade = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
+
+
+class RetinoidSchema(Schema):
+    coding = fields.Dict(required=True)
+    text = fields.String(required=True)
+    dosage = fields.String(required=True)
+
+
+class SuggestionsSchema(Schema):
+    procedure_label = fields.String(required=True)
+    retinoid_label = fields.String(required=True)
+    retinoid = fields.Nested(RetinoidSchema, required=True)
+
+
+class CatalogueSchema(Schema):
+    guideline = fields.Dict(required=True)
+    source = fields.Dict(required=True)
+    override_reasons = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    cards = fields.Dict(keys=fields.String(), values=fields.Nested(CardSchema), required=True)
+    plan_sections = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    plans = fields.Dict(keys=fields.String(), values=fields.Nested(PlanSchema), required=True)
+    suggestions = fields.Nested(SuggestionsSchema, required=True)
+    withheld = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+@dataclass(frozen=True)
+class EvidenceLink:
+    """One reference a card cites, with its PubMed link."""
+
+    key: str
+    citation: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CardContent:
+    """One catalogue entry: what a card says before the rule fills in its values."""
+
+    id: str
+    rule: str
+    indicator: str
+    summary: str
+    detail: str
+    evidence: tuple[EvidenceLink, ...]
+    override_reasons: tuple[tuple[str, str], ...]
+
+    def render_summary(self, params: Mapping[str, str]) -> str:
+        return Template(self.summary).substitute(params)
+
+    def render_detail(self, params: Mapping[str, str]) -> str:
+        return Template(self.detail).substitute(params).strip()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The validated catalogue: cards by id, plan sections, plans, suggestion content."""
+
+    source_label: str
+    topic: Mapping[str, str]
+    guideline_version: str
+    cards: Mapping[str, CardContent]
+    plan_sections: Mapping[str, str]
+    plans: Mapping[str, Mapping[str, Any]]
+    suggestions: Mapping[str, Any]
+    withheld: Mapping[str, str]
+    override_reason_system: str
+
+    def __getitem__(self, card_id: str) -> CardContent:
+        return self.cards[card_id]
+
+    @classmethod
+    def load(cls, root: Path = CONTENT) -> Catalogue:
+        """Load and check catalogue.yaml and evidence.yaml; ContentError on any fault."""
+        raw = _load_yaml(root / "catalogue.yaml")
+        evidence_raw = _load_yaml(root / "evidence.yaml")
+        try:
+            data = CatalogueSchema().load(raw)
+            evidence = {k: EvidenceSchema().load(v) for k, v in evidence_raw.items()}
+        except ValidationError as exc:
+            raise ContentError(f"card catalogue is invalid: {exc.messages}") from exc
+        links = {key: _link(key, item) for key, item in evidence.items()}
+        cards = {cid: _card(cid, c, links, data["override_reasons"]) for cid, c in data["cards"].items()}
+        for cid, card in cards.items():
+            _check_wording(cid, card)
+        return cls(
+            source_label=data["source"]["label"],
+            topic=data["source"]["topic"],
+            guideline_version=str(data["guideline"]["version"]),
+            cards=cards,
+            plan_sections=data["plan_sections"],
+            plans=data["plans"],
+            suggestions=data["suggestions"],
+            withheld=data["withheld"],
+            override_reason_system=f"{data['source']['topic']['system'].rsplit('/', 1)[0]}/override-reason",
+        )
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ContentError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ContentError(f"{path}: not a mapping")
+    return data
+
+
+def _link(key: str, item: Mapping[str, str]) -> EvidenceLink:
+    if "pmid" in item:
+        url = f"https://pubmed.ncbi.nlm.nih.gov/{item['pmid']}/"
+    elif "search" in item:
+        url = f"https://pubmed.ncbi.nlm.nih.gov/?term={quote_plus(item['search'])}"
+    else:
+        raise ContentError(f"evidence {key!r} has neither a pmid nor a search")
+    return EvidenceLink(key, item["citation"], url)
+
+
+def _card(
+    cid: str, c: Mapping[str, Any], links: Mapping[str, EvidenceLink], reasons: Mapping[str, str]
+) -> CardContent:
+    unknown = [k for k in c["evidence"] if k not in links]
+    unknown_reasons = [r for r in c["override_reasons"] if r not in reasons]
+    if unknown or unknown_reasons:
+        raise ContentError(f"card {cid!r} cites unknown evidence {unknown} or reasons {unknown_reasons}")
+    return CardContent(
+        id=cid,
+        rule=c["rule"],
+        indicator=c["indicator"],
+        summary=c["summary"].strip(),
+        detail=c["detail"],
+        evidence=tuple(links[k] for k in c["evidence"]),
+        override_reasons=tuple((r, reasons[r]) for r in c["override_reasons"]),
+    )
+
+
+def _check_wording(cid: str, card: CardContent) -> None:
+    placeholders = {m[1] or m[2] for m in Template.pattern.findall(card.summary) if m[1] or m[2]}
+    longest = card.render_summary(dict.fromkeys(placeholders, LONGEST_VALUE))
+    if len(longest) >= SUMMARY_LIMIT:
+        raise ContentError(f"card {cid!r}: summary can reach {len(longest)} characters (limit 139)")
+    for text in (card.summary, card.detail):
+        if match := PROMISES.search(text):
+            raise ContentError(f"card {cid!r} promises too much: {match.group(0)!r}")

@@ -1,0 +1,65 @@
+"""The guideline engine: resources in, cards out. Load it once; evaluate per request.
+
+    engine = Engine.load()
+    cards = engine.evaluate_resources(patient_id, raw_resources, today)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from cards.catalogue import Catalogue
+from cards.errors import ContentError
+from cards.plan import PlanContent, treatment_plan
+from cards.procedures import load_procedures
+from cards.record import PatientRecord, build_record
+from cards.render import RenderedCard, UuidFactory, by_severity, new_uuid, render
+from cards.resources import RawResource, select_and_validate
+from cards.rules import SAFETY_RULES
+from cards.terminology import Terminology
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The loaded, validated content and the rules that read it."""
+
+    terminology: Terminology
+    catalogue: Catalogue
+    plan_content: PlanContent
+
+    @classmethod
+    def load(cls) -> Engine:
+        """Load and check every content file; ContentError stops the boot."""
+        terminology = Terminology.load()
+        catalogue = Catalogue.load()
+        procedures = load_procedures(terminology.codesystems["acne-scar-procedure"])
+        for plan in catalogue.plans.values():
+            unknown = {c for codes in plan["by_grade"].values() for c in codes} - procedures.keys()
+            if unknown or "unknown" not in plan["by_grade"]:
+                raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
+        content = PlanContent(catalogue, procedures, terminology.codesystem_url("acne-scar-procedure"))
+        return cls(terminology, catalogue, content)
+
+    def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
+        """Select, validate and derive the facts (raises InvalidResource, WrongPatient)."""
+        models = select_and_validate(resources, patient_id, self.terminology)
+        return build_record(patient_id, models, self.terminology, today)
+
+    def evaluate(
+        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
+    ) -> list[RenderedCard]:
+        """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
+        if record.scarring is None:
+            return []
+        findings = [f for rule in SAFETY_RULES if (f := rule(record, today)) is not None]
+        blocks = [b for f in findings for b in f.blocks]
+        findings.append(treatment_plan(record, today, self.plan_content, blocks))
+        return by_severity([render(f, self.catalogue, make_uuid) for f in findings])
+
+    def evaluate_resources(
+        self, patient_id: str, resources: Sequence[RawResource], today: date
+    ) -> list[RenderedCard]:
+        """`record` then `evaluate`."""
+        return self.evaluate(self.record(patient_id, resources, today), today)

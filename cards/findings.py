@@ -1,0 +1,42 @@
+"""What a rule concludes, before the catalogue turns it into a card."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cards.concepts import Evidence
+
+
+@dataclass(frozen=True)
+class Block:
+    """A safety rule's veto on suggestions: every procedure carrying `caution` (or, for
+    caution "retinoid", every retinoid) is left out, for the reason keyed `reason` in the
+    catalogue's `withheld` table."""
+
+    caution: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A one-click action: create this draft FHIR resource."""
+
+    label: str
+    description: str
+    resource: Mapping[str, Any]
+    recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that fired: which catalogue card, with which values, on which data."""
+
+    card: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    basis: tuple[Evidence, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    sections: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
+    withheld: tuple[str, ...] = ()

@@ -1,0 +1,233 @@
+"""Medication facts: isotretinoin exposure and topical retinoid use (GUIDELINE §2).
+
+Isotretinoin is read from MedicationStatement (what the product requires) and also from
+MedicationRequest and MedicationDispense, because US Core EHRs record prescriptions, not
+statements. The last dose date is the latest of: a statement's effective end, a dispense's
+hand-over date plus days' supply, a request's dosage bounds. An active record, or an end date
+in the future, is *current*; a record with no end date that is not clearly current is *unknown*
+— never "no exposure".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationdispense import MedicationDispense
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+
+from cards.concepts import Evidence, codings_of, reference_of, texts_of
+from cards.dates import add_months, to_date
+from cards.terminology import Terminology
+
+Status = Literal["none", "current", "past", "unknown"]
+MedicationUse = MedicationStatement | MedicationRequest | MedicationDispense
+
+# GUIDELINE §1: records that are not facts. Draft requests count only as the order being
+# checked in an order hook, never as a patient's history.
+IGNORED_STATUS = {
+    "MedicationStatement": {"entered-in-error", "not-taken"},
+    "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
+    "MedicationDispense": {"entered-in-error", "cancelled", "declined", "preparation"},
+}
+ONGOING_STATUS = {"active", "on-hold", "intended", "in-progress"}
+ENDED_STATUS = {"completed", "stopped"}
+TOPICAL_ROUTE = "6064005"  # SNOMED CT: topical route
+ORAL_WORDS = ("oral", "capsule", "tablet", "by mouth")
+TOPICAL_WORDS = ("topical", "cream", "gel", "lotion", "foam", "ointment", "cutaneous")
+# Retinoids marketed only as topical forms; tretinoin is not among them (oral tretinoin
+# treats acute promyelocytic leukaemia and is never "retinoid maintenance").
+TOPICAL_ONLY = ("adapalene", "tazarotene", "trifarotene", "differin", "tazorac", "aklief")
+UNIT_MONTHS = {"mo": 1, "a": 12}
+UNIT_DAYS = {"d": 1, "wk": 7}
+
+
+@dataclass(frozen=True)
+class Course:
+    """What one isotretinoin record says: current, ended on a date, or unknown."""
+
+    state: Literal["current", "past", "unknown"]
+    last_dose: date | None
+    started: date | None
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class IsotretinoinExposure:
+    """The patient's isotretinoin exposure as of today, with the records it rests on."""
+
+    status: Status = "none"
+    last_dose: date | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class MedicationConcept:
+    """A medication's codings and texts, its dose form and route (resolved references)."""
+
+    codings: list[Any]
+    texts: list[str]
+    form_texts: list[str]
+    route_codes: list[str]
+
+    @property
+    def label(self) -> str:
+        return self.texts[0] if self.texts else "medication"
+
+
+def concept_of(use: MedicationUse, pool: Sequence[FHIRResourceModel]) -> MedicationConcept:
+    """The medication of a statement / request / dispense, following medicationReference to a
+    contained Medication or one sent alongside."""
+    concept = use.medicationCodeableConcept
+    form = None
+    texts: list[str] = []
+    if concept is None and use.medicationReference is not None:
+        med = _resolve(use, use.medicationReference.reference or "", pool)
+        if med is not None:
+            concept, form = med.code, med.form
+        texts = [use.medicationReference.display] if use.medicationReference.display else []
+    dosages = getattr(use, "dosage", None) or getattr(use, "dosageInstruction", None) or []
+    routes = [c.code for d in dosages for c in codings_of(d.route)]
+    route_texts = [t for d in dosages for t in texts_of(d.route)]
+    return MedicationConcept(
+        codings=codings_of(concept),
+        texts=texts_of(concept) + texts,
+        form_texts=texts_of(form) + route_texts,
+        route_codes=[r for r in routes if r],
+    )
+
+
+def _resolve(use: MedicationUse, reference: str, pool: Sequence[FHIRResourceModel]) -> Medication | None:
+    if reference.startswith("#"):
+        return next((c for c in use.contained or [] if isinstance(c, Medication)
+                     and c.id == reference[1:]), None)
+    return next((m for m in pool if isinstance(m, Medication)
+                 and reference.endswith(f"Medication/{m.id}")), None)
+
+
+def _uses(resources: Sequence[FHIRResourceModel]) -> list[MedicationUse]:
+    return [
+        r for r in resources
+        if isinstance(r, MedicationStatement | MedicationRequest | MedicationDispense)
+        and r.status not in IGNORED_STATUS[r.get_resource_type()]
+    ]
+
+
+def is_isotretinoin(concept: MedicationConcept, terminology: Terminology) -> bool:
+    return terminology["isotretinoin"].matches(concept.codings, concept.texts)
+
+
+def isotretinoin_exposure(
+    resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date
+) -> IsotretinoinExposure:
+    """Combine every isotretinoin record into one exposure (GUIDELINE §2, R3)."""
+    courses = [
+        _course(use, concept, today)
+        for use in _uses(resources)
+        if is_isotretinoin(concept := concept_of(use, resources), terminology)
+    ]
+    current = [c for c in courses if c.state == "current"]
+    if current:
+        return IsotretinoinExposure("current", None, tuple(c.evidence for c in current))
+    past = sorted((c for c in courses if c.state == "past"), key=lambda c: c.last_dose or date.min)
+    latest = past[-1] if past else None
+    # An unknown course that began before the latest known course ended is taken to be that
+    # course or an earlier one; any other unknown course leaves the last dose unknown.
+    open_ended = [
+        c for c in courses if c.state == "unknown"
+        and not (latest and c.started and latest.last_dose and c.started <= latest.last_dose)
+    ]
+    if open_ended:
+        evidence = tuple(c.evidence for c in open_ended) + ((latest.evidence,) if latest else ())
+        return IsotretinoinExposure("unknown", None, evidence)
+    if latest:
+        return IsotretinoinExposure("past", latest.last_dose, (latest.evidence,))
+    return IsotretinoinExposure()
+
+
+def _course(use: MedicationUse, concept: MedicationConcept, today: date) -> Course:
+    end, started = _dates(use)
+    status = use.status or "unknown"
+    reference = reference_of(use)
+    if status in ONGOING_STATUS or (end is not None and end > today):
+        return Course("current", end, started, Evidence(reference, f"{concept.label}, {status} (current)"))
+    if end is not None:
+        text = f"{concept.label}, {status}, last dose {end.isoformat()}"
+        return Course("past", end, started, Evidence(reference, text))
+    return Course("unknown", None, started,
+                  Evidence(reference, f"{concept.label}, {status}, no end date recorded"))
+
+
+def _dates(use: MedicationUse) -> tuple[date | None, date | None]:
+    """(last dose, start) of one record; None where the record does not say."""
+    if isinstance(use, MedicationStatement):
+        period = use.effectivePeriod
+        start = to_date(period.start, "earliest") if period and period.start else None
+        if period and period.end:
+            return to_date(period.end, "latest"), start
+        if use.effectiveDateTime is not None:
+            day = to_date(use.effectiveDateTime, "latest")
+            return (day if use.status in ENDED_STATUS else None), day
+        return None, start
+    if isinstance(use, MedicationDispense):
+        handed = to_date(use.whenHandedOver, "latest") if use.whenHandedOver else None
+        supply = use.daysSupply
+        if handed and supply is not None and supply.value is not None:
+            return handed + timedelta(days=int(supply.value)), handed
+        return None, handed
+    return _request_dates(use)
+
+
+def _request_dates(request: MedicationRequest) -> tuple[date | None, date | None]:
+    authored = to_date(request.authoredOn, "earliest") if request.authoredOn else None
+    ends: list[date] = []
+    for dosage in request.dosageInstruction or []:
+        repeat = dosage.timing.repeat if dosage.timing else None
+        if repeat is None:
+            continue
+        if repeat.boundsPeriod and repeat.boundsPeriod.end:
+            ends.append(to_date(repeat.boundsPeriod.end, "latest"))  # type: ignore[arg-type]
+        elif repeat.boundsDuration and authored and repeat.boundsDuration.value is not None:
+            ends.append(_after(authored, repeat.boundsDuration))
+    ends = [e for e in ends if e is not None]
+    return (max(ends) if ends else None), authored
+
+
+def _after(start: date, duration: Any) -> date:
+    value, unit = int(duration.value), (duration.code or duration.unit or "d")
+    if unit in UNIT_MONTHS:
+        return add_months(start, value * UNIT_MONTHS[unit])
+    return start + timedelta(days=value * UNIT_DAYS.get(unit, 1))
+
+
+def is_topical_retinoid(concept: MedicationConcept, terminology: Terminology) -> bool:
+    """Topical forms only (GUIDELINE §2): a topical product code, or a retinoid ingredient
+    whose form, route or text says topical and nothing says oral."""
+    words = " ".join(concept.texts + concept.form_texts).lower()
+    if any(w in words for w in ORAL_WORDS):
+        return False
+    if terminology["topical-retinoid-product"].matches(concept.codings):
+        return True
+    if not terminology["retinoid-ingredient"].matches(concept.codings, concept.texts):
+        return False
+    topical_route = TOPICAL_ROUTE in concept.route_codes
+    return topical_route or any(w in words for w in TOPICAL_WORDS + TOPICAL_ONLY)
+
+
+def topical_retinoids(
+    resources: Sequence[FHIRResourceModel], terminology: Terminology
+) -> tuple[Evidence, ...]:
+    """Topical retinoids in use now: active (or on-hold, intended) statements and requests."""
+    found = []
+    for use in _uses(resources):
+        if isinstance(use, MedicationDispense) or use.status not in ONGOING_STATUS:
+            continue
+        concept = concept_of(use, resources)
+        if is_topical_retinoid(concept, terminology):
+            found.append(Evidence(reference_of(use), f"{concept.label}, {use.status}"))
+    return tuple(found)

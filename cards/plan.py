@@ -1,0 +1,182 @@
+"""R1, the treatment plan (with R8, scar age), and its one-click suggestions.
+
+The plan is assembled from catalogue sections chosen by scar morphology and Goodman & Baron
+grade; the procedures it suggests come from the catalogue's `plans` table, minus every one a
+safety rule blocks (each left out with its reason, so the card says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from string import Template
+from typing import Any
+
+from cards.catalogue import Catalogue
+from cards.dates import years_between
+from cards.findings import Block, Finding, Suggestion
+from cards.procedures import Procedure
+from cards.record import PatientRecord, Scarring
+from cards.terminology import SNOMED
+
+MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")
+OLD_SCAR_YEARS = 5  # R8 (Knor 2004, weak evidence)
+TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
+
+
+@dataclass(frozen=True)
+class PlanContent:
+    """What R1 reads besides the record: the catalogue, the procedures and their system."""
+
+    catalogue: Catalogue
+    procedures: Mapping[str, Procedure]
+    procedure_system: str
+
+
+def plan_variant(scarring: Scarring) -> str:
+    """Which plan card fits: macular, ice-pick, rolling/boxcar or unspecified morphology."""
+    morphs = scarring.morphologies
+    if scarring.grade == 1 or morphs == {"macular"}:
+        return "treatment-plan-macular"
+    if "ice-pick" in morphs:
+        return "treatment-plan-ice-pick"
+    if morphs & {"rolling", "boxcar"}:
+        return "treatment-plan-rolling-boxcar"
+    return "treatment-plan-unspecified"
+
+
+def treatment_plan(
+    record: PatientRecord, today: date, content: PlanContent, blocks: Sequence[Block]
+) -> Finding:
+    """R1: the plan card, its sections, and suggestions minus what `blocks` veto."""
+    scarring = record.scarring
+    assert scarring is not None, "R1 runs only for patients with acne scarring"
+    variant = plan_variant(scarring)
+    blocks = list(blocks)
+    if record.skin_type is None:
+        blocks.append(Block("energy-based", "R4-skin-type-unknown"))
+    codes, first_line = _procedures(scarring, variant, content.catalogue)
+    allowed, withheld = _filter(codes, blocks, content)
+    suggestions = [_procedure_suggestion(content.procedures[c], c in first_line, record, content)
+                   for c in allowed]
+    retinoid, retinoid_withheld = _retinoid(record, blocks, content)
+    basis = scarring.evidence + tuple(e for e in (scarring.grade_evidence,) if e)
+    basis += tuple(e for e in (record.skin_type.evidence if record.skin_type else None,) if e)
+    return Finding(
+        card=variant,
+        params={"scar_years": str(_scar_years(scarring, today) or "")},
+        basis=basis + record.topical_retinoids,
+        sections=tuple(_sections(record, variant, today)),
+        suggestions=tuple(suggestions + retinoid),
+        withheld=tuple(withheld + retinoid_withheld),
+    )
+
+
+def _procedures(
+    scarring: Scarring, variant: str, catalogue: Catalogue
+) -> tuple[list[str], set[str]]:
+    if variant == "treatment-plan-macular":
+        return [], set()
+    morphs = [m for m in MORPHOLOGY_ORDER if m in scarring.morphologies] or ["unspecified"]
+    grade = str(scarring.grade) if scarring.grade else "unknown"
+    codes: list[str] = []
+    first_line: set[str] = set()
+    for morph in morphs:
+        plan = catalogue.plans[morph]
+        by_grade = plan["by_grade"]
+        codes += [c for c in by_grade.get(grade, by_grade["unknown"]) if c not in codes]
+        first_line |= set(plan["first_line"])
+    return codes, first_line
+
+
+def _filter(
+    codes: Iterable[str], blocks: Sequence[Block], content: PlanContent
+) -> tuple[list[str], list[str]]:
+    allowed, withheld = [], []
+    for code in codes:
+        procedure = content.procedures[code]
+        reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks
+                          if b.caution in procedure.cautions)
+        if reasons:
+            withheld.append(f"{procedure.display}: {'; '.join(reasons)}")
+        else:
+            allowed.append(code)
+    return allowed, withheld
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _sections(record: PatientRecord, variant: str, today: date) -> Iterable[str]:
+    scarring = record.scarring
+    assert scarring is not None
+    if variant == "treatment-plan-macular":
+        yield "grade-1"
+    else:
+        yield from (m for m in ("ice-pick", "rolling", "boxcar", "hypertrophic")
+                    if m in scarring.morphologies)
+        if "ice-pick" in scarring.morphologies and scarring.morphologies & {"rolling", "boxcar"}:
+            yield "mixed"
+        yield f"grade-{scarring.grade}" if scarring.grade else "grade-unknown"
+        if record.skin_type is None:
+            yield "skin-type-unknown"
+        if (_scar_years(scarring, today) or 0) > OLD_SCAR_YEARS:
+            yield "scar-age-old"
+        yield "expectations"
+    yield "retinoid-in-use" if record.topical_retinoids else "maintenance"
+
+
+def _scar_years(scarring: Scarring, today: date) -> int | None:
+    return years_between(scarring.onset, today) if scarring.onset else None
+
+
+def _reasons(record: PatientRecord) -> list[dict[str, str]]:
+    assert record.scarring is not None
+    return [{"reference": ref} for ref in record.scarring.condition_references]
+
+
+def _procedure_suggestion(
+    procedure: Procedure, recommended: bool, record: PatientRecord, content: PlanContent
+) -> Suggestion:
+    resource = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"coding": [{"system": content.procedure_system, "code": procedure.code,
+                             "display": procedure.display}], "text": procedure.display},
+        "subject": {"reference": f"Patient/{record.patient_id}"},
+        "reasonReference": _reasons(record),
+    }
+    label = Template(content.catalogue.suggestions["procedure_label"]).substitute(
+        procedure=procedure.display)
+    return Suggestion(label, f"Create a draft order: {procedure.display}", resource, recommended)
+
+
+def _retinoid(
+    record: PatientRecord, blocks: Sequence[Block], content: PlanContent
+) -> tuple[list[Suggestion], list[str]]:
+    """Maintenance topical retinoid (AAD 2024): only when none is in use and no rule blocks it."""
+    spec: Mapping[str, Any] = content.catalogue.suggestions["retinoid"]
+    reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks if b.caution == "retinoid")
+    if reasons:
+        return [], [f"{spec['text']}: {'; '.join(reasons)}"]
+    if record.topical_retinoids:
+        return [], []
+    resource = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "medicationCodeableConcept": {"coding": [dict(spec["coding"])], "text": spec["text"]},
+        "subject": {"reference": f"Patient/{record.patient_id}"},
+        "reasonReference": _reasons(record),
+        "dosageInstruction": [{"text": spec["dosage"], "route": {"coding": [TOPICAL_ROUTE]}}],
+    }
+    label = Template(content.catalogue.suggestions["retinoid_label"]).substitute(medication=spec["text"])
+    if record.pregnancy.status == "unknown" and record.gender != "male":
+        label += "; confirm not pregnant"
+    return [Suggestion(label, f"Create a draft prescription: {spec['text']}", resource)], []
+
+
+

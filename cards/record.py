@@ -1,0 +1,284 @@
+"""The patient record: the facts of GUIDELINE.md §2, derived from validated FHIR resources.
+
+Each fact keeps the evidence it came from ("MedicationStatement/ms1: isotretinoin, last dose
+2026-09-01") so that every card can say which data made it fire. Records that are not facts are
+ignored (§1): refuted or entered-in-error Conditions, MedicationStatements entered in error or
+not taken, MedicationRequests entered in error, cancelled or draft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
+from cards import medications
+from cards.concepts import (
+    Evidence,
+    codings_of,
+    condition_text,
+    is_active_condition,
+    is_fact_condition,
+)
+from cards.dates import to_date
+from cards.terminology import Terminology
+
+Morphology = Literal["ice-pick", "rolling", "boxcar", "hypertrophic", "macular"]
+MORPHOLOGY_TEXT: dict[str, tuple[str, ...]] = {
+    "ice-pick": ("ice pick", "ice-pick", "icepick", "pin prick", "pin-prick", "pinprick"),
+    "rolling": ("rolling",),
+    "boxcar": ("boxcar", "box car", "box-car"),
+    "hypertrophic": ("hypertrophic",),
+    "macular": ("macular",),
+}
+# Condition.severity -> Goodman & Baron grade (GUIDELINE §2; Goodman 2006).
+SEVERITY_GRADE = {"255604002": 2, "6736007": 3, "24484000": 4}
+
+
+@dataclass(frozen=True)
+class Scarring:
+    """Acne scarring: the Conditions, their morphologies, grade and onset."""
+
+    evidence: tuple[Evidence, ...]
+    condition_references: tuple[str, ...]
+    morphologies: frozenset[str]
+    grade: int | None
+    grade_evidence: Evidence | None
+    onset: date | None
+
+
+@dataclass(frozen=True)
+class SkinType:
+    """A Fitzpatrick skin type (1-6) and where it was recorded."""
+
+    value: int
+    evidence: Evidence
+
+    @property
+    def roman(self) -> str:
+        return ("I", "II", "III", "IV", "V", "VI")[self.value - 1]
+
+
+@dataclass(frozen=True)
+class Pregnancy:
+    """Pregnancy status: pregnant, not-pregnant or unknown (never assumed absent)."""
+
+    status: Literal["pregnant", "not-pregnant", "unknown"]
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """Every fact the guideline's rules read about one patient."""
+
+    patient_id: str
+    birth_date: date | None = None
+    gender: str | None = None
+    scarring: Scarring | None = None
+    active_acne: tuple[Evidence, ...] = ()
+    isotretinoin: medications.IsotretinoinExposure = field(
+        default_factory=medications.IsotretinoinExposure
+    )
+    topical_retinoids: tuple[Evidence, ...] = ()
+    skin_type: SkinType | None = None
+    pregnancy: Pregnancy = field(default_factory=lambda: Pregnancy("unknown"))
+    keloid: tuple[Evidence, ...] = ()
+    herpes_active: tuple[Evidence, ...] = ()
+    herpes_history: tuple[Evidence, ...] = ()
+
+
+def build_record(
+    patient_id: str,
+    resources: Sequence[FHIRResourceModel],
+    terminology: Terminology,
+    today: date,
+) -> PatientRecord:
+    """Derive the patient's facts as of `today` from validated resources (`cards.resources`)."""
+    conditions = [r for r in resources if isinstance(r, Condition) and is_fact_condition(r)]
+    observations = [r for r in resources if isinstance(r, Observation) and _is_fact_obs(r)]
+    patient = next((r for r in resources if isinstance(r, Patient)), None)
+    birth = to_date(patient.birthDate, "earliest") if patient and patient.birthDate else None
+    herpes = [c for c in conditions if terminology["herpes-simplex"].matches(codings_of(c.code))]
+    return PatientRecord(
+        patient_id=patient_id,
+        birth_date=birth,
+        gender=patient.gender if patient else None,
+        scarring=_scarring(conditions, observations, terminology, birth),
+        active_acne=tuple(_ev(c, "active acne") for c in _acne(conditions, terminology)
+                          if is_active_condition(c)),
+        isotretinoin=medications.isotretinoin_exposure(resources, terminology, today),
+        topical_retinoids=medications.topical_retinoids(resources, terminology),
+        skin_type=_skin_type(observations, terminology),
+        pregnancy=_pregnancy(conditions, observations, terminology),
+        keloid=tuple(_ev(c, "keloid history") for c in conditions
+                     if terminology["keloid"].matches(codings_of(c.code))),
+        herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
+                            if is_active_condition(c)),
+        herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes
+                             if not is_active_condition(c)),
+    )
+
+
+def _ev(resource: FHIRResourceModel, text: str) -> Evidence:
+    label = condition_text(resource) if isinstance(resource, Condition) else None
+    return Evidence(f"{resource.get_resource_type()}/{resource.id}", f"{label}, {text}" if label else text)
+
+
+def _acne(conditions: Iterable[Condition], terminology: Terminology) -> list[Condition]:
+    return [c for c in conditions if terminology["acne"].matches(codings_of(c.code))]
+
+
+def _scarring(
+    conditions: list[Condition],
+    observations: list[Observation],
+    terminology: Terminology,
+    birth: date | None,
+) -> Scarring | None:
+    """Acne scarring present (GUIDELINE §2): an acne-specific scar code, or a non-specific scar
+    code with acne in its text or an acne Condition on the record. L70.2 is not in either set."""
+    has_acne = bool(_acne(conditions, terminology))
+    scars = [c for c in conditions if _is_acne_scar(c, terminology, has_acne)]
+    if not scars:
+        return None
+    morphologies = frozenset(m for c in scars for m in _morphologies(c, terminology))
+    grade, grade_ev = _grade(scars, observations, terminology)
+    onsets = [d for c in scars if (d := _onset(c, birth)) is not None]
+    evidence = tuple(
+        Evidence(f"Condition/{c.id}", condition_text(c) or "acne scarring") for c in scars
+    )
+    return Scarring(
+        evidence=evidence,
+        condition_references=tuple(f"Condition/{c.id}" for c in scars),
+        morphologies=morphologies,
+        grade=grade,
+        grade_evidence=grade_ev,
+        onset=min(onsets) if onsets else None,
+    )
+
+
+def _is_acne_scar(condition: Condition, terminology: Terminology, has_acne: bool) -> bool:
+    codings = codings_of(condition.code)
+    if terminology["acne-scar"].matches(codings):
+        return True
+    if not terminology["skin-scar-unspecified"].matches(codings):
+        return False
+    texts = [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]
+    return has_acne or any("acne" in t.lower() for t in texts)
+
+
+def _morphologies(condition: Condition, terminology: Terminology) -> set[str]:
+    system = terminology.codesystem_url("acne-scar-morphology")
+    found = {c.code for c in codings_of(condition.code) if c.system == system}
+    text = " ".join(
+        [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]
+    ).lower()
+    found |= {m for m, words in MORPHOLOGY_TEXT.items() if any(w in text for w in words)}
+    return found & set(MORPHOLOGY_TEXT)
+
+
+def _grade(
+    scars: list[Condition], observations: list[Observation], terminology: Terminology
+) -> tuple[int | None, Evidence | None]:
+    """Goodman & Baron grade: the latest grade Observation, else the Condition's severity."""
+    grade_obs = [o for o in observations if terminology["scar-grade"].matches(codings_of(o.code))]
+    for obs in sorted(grade_obs, key=_obs_date, reverse=True):
+        value = _grade_value(obs)
+        if value is not None:
+            return value, Evidence(f"Observation/{obs.id}", f"Goodman & Baron grade {value}")
+    for scar in scars:
+        for coding in codings_of(scar.severity):
+            if coding.code in SEVERITY_GRADE:
+                grade = SEVERITY_GRADE[coding.code]
+                return grade, Evidence(f"Condition/{scar.id}", f"severity {coding.display or coding.code} (grade {grade})")
+    return None, None
+
+
+def _grade_value(obs: Observation) -> int | None:
+    if obs.valueInteger is not None and 1 <= obs.valueInteger <= 4:
+        return int(obs.valueInteger)
+    for coding in codings_of(obs.valueCodeableConcept):
+        if coding.code in {"1", "2", "3", "4"}:
+            return int(coding.code)
+    return None
+
+
+def _onset(condition: Condition, birth: date | None) -> date | None:
+    if condition.onsetDateTime is not None:
+        return to_date(condition.onsetDateTime, "latest")
+    if condition.onsetPeriod is not None and condition.onsetPeriod.start is not None:
+        return to_date(condition.onsetPeriod.start, "latest")
+    if condition.onsetAge is not None and condition.onsetAge.value is not None and birth:
+        return date(birth.year + int(condition.onsetAge.value), birth.month, min(birth.day, 28))
+    return None
+
+
+def _is_fact_obs(obs: Observation) -> bool:
+    return obs.status not in ("entered-in-error", "cancelled", "preliminary", "registered")
+
+
+def _obs_date(obs: Observation) -> date:
+    when = obs.effectiveDateTime or (obs.effectivePeriod.end if obs.effectivePeriod else None)
+    return to_date(when or obs.issued, "latest") or date.min
+
+
+ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+
+
+def _skin_type_value(obs: Observation) -> int | None:
+    """Fitzpatrick answer: valueInteger 1-6, or a string / concept naming type I-VI."""
+    if obs.valueInteger is not None:
+        return int(obs.valueInteger) if 1 <= obs.valueInteger <= 6 else None
+    candidates = [obs.valueString]
+    if obs.valueCodeableConcept is not None:
+        candidates += [obs.valueCodeableConcept.text]
+        candidates += [c.code for c in codings_of(obs.valueCodeableConcept)]
+        candidates += [c.display for c in codings_of(obs.valueCodeableConcept)]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        word = candidate.strip().upper().removeprefix("FITZPATRICK").strip()
+        word = word.removeprefix("SKIN").strip().removeprefix("TYPE").strip()
+        if word in ROMAN:
+            return ROMAN[word]
+        if word.isdigit() and 1 <= int(word) <= 6:
+            return int(word)
+    return None
+
+
+def _skin_type(observations: list[Observation], terminology: Terminology) -> SkinType | None:
+    fitz = [o for o in observations
+            if terminology["fitzpatrick-skin-type"].matches(codings_of(o.code))]
+    for obs in sorted(fitz, key=_obs_date, reverse=True):
+        value = _skin_type_value(obs)
+        if value is not None:
+            text = f"Fitzpatrick skin type {('I', 'II', 'III', 'IV', 'V', 'VI')[value - 1]}"
+            return SkinType(value, Evidence(f"Observation/{obs.id}", text))
+    return None
+
+
+def _pregnancy(
+    conditions: list[Condition], observations: list[Observation], terminology: Terminology
+) -> Pregnancy:
+    """Pregnant if an active pregnancy Condition or the latest status Observation says so."""
+    pregnant = terminology["pregnant"]
+    active = [c for c in conditions
+              if pregnant.matches(codings_of(c.code)) and is_active_condition(c)]
+    if active:
+        return Pregnancy("pregnant", tuple(Evidence(f"Condition/{c.id}", "pregnancy, active") for c in active))
+    status_obs = [o for o in observations
+                  if terminology["pregnancy-status"].matches(codings_of(o.code))]
+    for obs in sorted(status_obs, key=_obs_date, reverse=True):
+        answer = codings_of(obs.valueCodeableConcept)
+        when = to_date(obs.effectiveDateTime, "latest") if obs.effectiveDateTime else None
+        on = f" on {when.isoformat()}" if when else ""
+        if pregnant.matches(answer):
+            return Pregnancy("pregnant", (Evidence(f"Observation/{obs.id}", f"pregnancy status: pregnant{on}"),))
+        if terminology["not-pregnant"].matches(answer):
+            return Pregnancy("not-pregnant", (Evidence(f"Observation/{obs.id}", f"pregnancy status: not pregnant{on}"),))
+    return Pregnancy("unknown")

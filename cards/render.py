@@ -1,0 +1,86 @@
+"""Findings -> CDS Hooks 2.0.1 cards, through the catalogue.
+
+JSON rule of CDS Hooks: optional fields with no value are omitted, never null or empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+from uuid import uuid4
+
+from cards.catalogue import Catalogue
+from cards.findings import Finding
+
+UuidFactory = Callable[[], str]
+SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    """A CDS Hooks card, and the catalogue id of the rule that produced it (for feedback)."""
+
+    card_id: str
+    card: dict[str, Any]
+
+    @property
+    def indicator(self) -> str:
+        return str(self.card["indicator"])
+
+
+def new_uuid() -> str:
+    return str(uuid4())
+
+
+def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_uuid) -> RenderedCard:
+    """One finding as a card: summary, detail, source, evidence links, override reasons,
+    suggestions."""
+    content = catalogue[finding.card]
+    card: dict[str, Any] = {
+        "uuid": make_uuid(),
+        "summary": content.render_summary(finding.params),
+        "indicator": content.indicator,
+        "detail": _detail(finding, catalogue),
+        "source": {"label": catalogue.source_label, "topic": dict(catalogue.topic)},
+        "links": [
+            {"label": f"{e.key} (PubMed)", "url": e.url, "type": "absolute"} for e in content.evidence
+        ],
+    }
+    if finding.suggestions:
+        card["suggestions"] = [
+            {
+                "label": s.label,
+                "uuid": make_uuid(),
+                "isRecommended": s.recommended,
+                "actions": [{"type": "create", "description": s.description, "resource": dict(s.resource)}],
+            }
+            for s in finding.suggestions
+        ]
+        card["selectionBehavior"] = "any"
+    if content.override_reasons:
+        card["overrideReasons"] = [
+            {"system": catalogue.override_reason_system, "code": code, "display": display}
+            for code, display in content.override_reasons
+        ]
+    return RenderedCard(finding.card, card)
+
+
+def _detail(finding: Finding, catalogue: Catalogue) -> str:
+    content = catalogue[finding.card]
+    parts = [content.render_detail(finding.params)]
+    parts += [Template(catalogue.plan_sections[s]).substitute(finding.params).strip()
+              for s in finding.sections]
+    if finding.withheld:
+        parts.append("**Not suggested here:**\n" + "\n".join(f"- {w}" for w in finding.withheld))
+    if finding.basis:
+        parts.append("**Based on:**\n" + "\n".join(f"- {e}" for e in finding.basis))
+    parts.append(f"_Evidence: {'; '.join(e.key for e in content.evidence)}. "
+                 f"{catalogue.source_label} (rule {content.rule})._")
+    return "\n\n".join(parts)
+
+
+def by_severity(cards: list[RenderedCard]) -> list[RenderedCard]:
+    """Critical first, then warnings, then information; stable otherwise."""
+    return sorted(cards, key=lambda c: SEVERITY[c.indicator])

@@ -1,0 +1,95 @@
+"""The safety rules R2-R7 of GUIDELINE.md §3, one function each, citing their evidence.
+
+Each rule reads the patient record and today's date and returns a Finding or None. Findings
+carry Blocks: the treatment plan (R1, `cards.plan`) leaves out every suggestion a block
+vetoes, so warnings stack (a patient 3 months after isotretinoin with Fitzpatrick V skin gets
+both R3 and R4, and R1 omits what either blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from cards.dates import add_months
+from cards.findings import Block, Finding
+from cards.record import PatientRecord
+
+Rule = Callable[[PatientRecord, date], Finding | None]
+ISOTRETINOIN_WAIT_MONTHS = 6  # Spring 2017; Waldman 2017
+OLDER_ADVICE_MONTHS = 12  # source article and older teaching
+ISOTRETINOIN_BLOCK = Block("isotretinoin-defer", "R3-isotretinoin")
+PREGNANCY_BLOCKS = (Block("scar-procedure", "R5-pregnancy"), Block("retinoid", "R5-pregnancy"))
+
+
+def active_acne_first(record: PatientRecord, today: date) -> Finding | None:
+    """R2 (AAD 2024): control active acne before scar procedures."""
+    if not record.active_acne:
+        return None
+    return Finding("active-acne", basis=record.active_acne,
+                   blocks=(Block("scar-procedure", "R2-active-acne"),))
+
+
+def isotretinoin_timing(record: PatientRecord, today: date) -> Finding | None:
+    """R3 (Spring 2017; Waldman 2017): fully ablative laser and mechanical dermabrasion wait
+    6 months after the last isotretinoin dose; with pregnancy, isotretinoin is critical."""
+    exposure = record.isotretinoin
+    if exposure.status == "current" and record.pregnancy.status == "pregnant":
+        return Finding("isotretinoin-pregnancy", basis=exposure.evidence + record.pregnancy.evidence,
+                       blocks=(ISOTRETINOIN_BLOCK, *PREGNANCY_BLOCKS))
+    if exposure.status == "current":
+        return Finding("isotretinoin-current", basis=exposure.evidence, blocks=(ISOTRETINOIN_BLOCK,))
+    if exposure.status == "unknown":
+        return Finding("isotretinoin-last-dose-unknown", basis=exposure.evidence,
+                       blocks=(ISOTRETINOIN_BLOCK,))
+    if exposure.status != "past" or exposure.last_dose is None:
+        return None
+    last = exposure.last_dose
+    defer_until = add_months(last, ISOTRETINOIN_WAIT_MONTHS)
+    older_advice = add_months(last, OLDER_ADVICE_MONTHS)
+    params = {"last_dose": last.isoformat(), "defer_until": defer_until.isoformat(),
+              "twelve_months": older_advice.isoformat()}
+    if today < defer_until:
+        return Finding("isotretinoin-recent", params, exposure.evidence, (ISOTRETINOIN_BLOCK,))
+    if today < older_advice:
+        return Finding("isotretinoin-window-passed", params, exposure.evidence)
+    return None
+
+
+def skin_of_colour(record: PatientRecord, today: date) -> Finding | None:
+    """R4 (Khunger 2011): Fitzpatrick IV-VI, high risk of post-inflammatory hyperpigmentation."""
+    skin = record.skin_type
+    if skin is None or skin.value < 4:
+        return None
+    return Finding("skin-of-colour", {"skin_type": skin.roman}, (skin.evidence,),
+                   (Block("skin-of-colour-avoid", "R4-skin-of-colour"),))
+
+
+def pregnancy(record: PatientRecord, today: date) -> Finding | None:
+    """R5 (AAD 2024): defer elective procedures, no retinoids. With current isotretinoin the
+    critical R3 card says all of this, so this warning stays silent then."""
+    if record.pregnancy.status != "pregnant" or record.isotretinoin.status == "current":
+        return None
+    return Finding("pregnancy", basis=record.pregnancy.evidence, blocks=PREGNANCY_BLOCKS)
+
+
+def keloid_history(record: PatientRecord, today: date) -> Finding | None:
+    """R6 (Jacob 2001): keloid risk with punch, ablative laser, dermabrasion and CROSS."""
+    if not record.keloid:
+        return None
+    return Finding("keloid-history", basis=record.keloid, blocks=(Block("keloid-risk", "R6-keloid"),))
+
+
+def herpes_simplex(record: PatientRecord, today: date) -> Finding | None:
+    """R7 (Gilbert 2000): active lesions defer resurfacing; a history needs prophylaxis."""
+    if record.herpes_active:
+        return Finding("herpes-active", basis=record.herpes_active,
+                       blocks=(Block("hsv-risk", "R7-herpes-active"),))
+    if record.herpes_history:
+        return Finding("herpes-history", basis=record.herpes_history)
+    return None
+
+
+SAFETY_RULES: tuple[Rule, ...] = (
+    active_acne_first, isotretinoin_timing, skin_of_colour, pregnancy, keloid_history, herpes_simplex,
+)

@@ -1,0 +1,68 @@
+"""The service's errors and the one map from error to HTTP answer.
+
+Per CDS Hooks 2.0.1, a failure is never `200 {"cards": []}`: the EHR must be able to tell
+"no advice" from "could not advise". Every error body is JSON with a stable `error` code and a
+human `message`; never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Base of every error the service answers with; subclasses fix status and code."""
+
+    status = 500
+    code = "internal-error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class BadRequest(ServiceError):
+    """400: malformed JSON or a request that breaks the CDS Hooks schema."""
+
+    status = 400
+    code = "invalid-request"
+
+
+class UnknownService(ServiceError):
+    """404: no CDS service with that id (CDS Hooks §Calling a CDS Service)."""
+
+    status = 404
+    code = "unknown-service"
+
+
+class UnsupportedMediaType(ServiceError):
+    """415: the body is not JSON."""
+
+    status = 415
+    code = "unsupported-media-type"
+
+
+class PrefetchUnavailable(ServiceError):
+    """412: data the service needs was neither prefetched nor obtainable from fhirServer
+    (CDS Hooks 2.0.1 §Prefetch: "the CDS Service SHALL respond with 412")."""
+
+    status = 412
+    code = "prefetch-unavailable"
+
+
+class UnprocessableResource(ServiceError):
+    """422: a FHIR resource the rules need is invalid or belongs to another patient."""
+
+    status = 422
+    code = "invalid-fhir-resource"
+
+
+class InvalidCards(ServiceError):
+    """500: the engine produced a card that breaks CDS Hooks; never sent to the EHR."""
+
+    status = 500
+    code = "invalid-cards"

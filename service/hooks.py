@@ -1,0 +1,74 @@
+"""Calling a CDS service, one protocol step a line (CDS Hooks 2.0.1 §Calling a CDS Service)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import requests
+from marshmallow import ValidationError
+
+from cards.errors import InvalidResource, WrongPatient
+from cards.render import RenderedCard
+from service.errors import BadRequest, InvalidCards, UnprocessableResource
+from service.fhir_client import FetchPolicy
+from service.prefetch import gather
+from service.registry import ServiceDescriptor
+from service.schemas import CardSchema, HookRequestSchema, empty_fields
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one call produced: cards, and what the request log may say about it."""
+
+    cards: list[RenderedCard]
+    hook_instance: str
+    fetched: list[str]
+
+    def response(self) -> dict[str, Any]:
+        return {"cards": [c.card for c in self.cards]}
+
+
+def call_service(
+    service: ServiceDescriptor,
+    body: Mapping[str, Any],
+    session: requests.Session,
+    policy: FetchPolicy,
+    engine: Any,
+    today: date,
+) -> CallResult:
+    """Validate the request, gather prefetch, run the guideline, check the cards."""
+    request = parse_request(service, body)
+    gathered = gather(service.prefetch, request, session, policy)
+    try:
+        cards = service.handler(engine, request, gathered.resources, today)
+    except InvalidResource as exc:
+        raise UnprocessableResource(str(exc), resource=exc.reference, origin=exc.origin,
+                                    problems=exc.problems) from None
+    except WrongPatient as exc:
+        raise UnprocessableResource(str(exc), resource=exc.reference) from None
+    check_cards(cards)
+    return CallResult(cards, str(request["hookInstance"]), gathered.fetched)
+
+
+def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The hook request, validated for this service; BadRequest with field messages."""
+    try:
+        return HookRequestSchema(service.hook, service.context_schema).load(body)
+    except ValidationError as exc:
+        raise BadRequest("The request does not follow CDS Hooks 2.0.1.", errors=exc.messages) from None
+
+
+def check_cards(cards: list[RenderedCard]) -> None:
+    """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500)."""
+    schema = CardSchema()
+    for rendered in cards:
+        errors = schema.validate(rendered.card)
+        empty = empty_fields(rendered.card)
+        if errors or empty:
+            raise InvalidCards(
+                f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.",
+                problems={"schema": errors, "empty": empty},
+            )

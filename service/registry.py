@@ -1,0 +1,106 @@
+"""The CDS services this server offers, keyed by service id (never by hook: two services
+may share a hook). Discovery is generated from this one table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from marshmallow import Schema
+
+from cards.engine import Engine
+from cards.render import RenderedCard
+from cards.resources import RawResource
+from service.errors import UnknownService
+from service.schemas import PatientContextSchema
+
+Handler = Callable[[Engine, Mapping[str, Any], list[RawResource], date], list[RenderedCard]]
+LOCAL = "https://acne-scar-cds.example/fhir/CodeSystem"
+
+
+@dataclass(frozen=True)
+class ServiceDescriptor:
+    """One CDS service: what discovery says about it, and what answers its calls."""
+
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: Mapping[str, str]
+    handler: Handler
+    context_schema: type[Schema]
+    usage_requirements: str | None = None
+
+    def discovery(self) -> dict[str, Any]:
+        """This service's entry in GET /cds-services (CDS Hooks 2.0.1 §Discovery)."""
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": dict(self.prefetch),
+        }
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Service descriptors by id."""
+
+    services: Mapping[str, ServiceDescriptor] = field(default_factory=dict)
+
+    def get(self, service_id: str) -> ServiceDescriptor:
+        try:
+            return self.services[service_id]
+        except KeyError:
+            raise UnknownService(
+                f"No CDS service with id {service_id!r}. GET /cds-services lists the services."
+            ) from None
+
+    def __iter__(self) -> Iterator[ServiceDescriptor]:
+        return iter(self.services.values())
+
+
+def patient_view(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+                 today: date) -> list[RenderedCard]:
+    """patient-view: the guideline's cards for the patient whose chart was opened."""
+    return engine.evaluate_resources(request["context"]["patientId"], resources, today)
+
+
+# Prefetch: everything the guideline reads (GUIDELINE §2). Conditions are not filtered by
+# code: the acne, scar, keloid, herpes and pregnancy value sets are replaceable data.
+PATIENT_VIEW_PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+    "medicationDispenses": "MedicationDispense?patient={{context.patientId}}",
+    "observations": (
+        "Observation?patient={{context.patientId}}"
+        "&code=http://loinc.org|66555-4,http://loinc.org|82810-3,"
+        f"{LOCAL}/acne-scar-observation|goodman-baron-grade"
+    ),
+}
+
+ACNE_SCAR_TREATMENT = ServiceDescriptor(
+    id="acne-scar-treatment",
+    hook="patient-view",
+    title="Ice-pick acne scar treatment guidance",
+    description=(
+        "Evidence-based treatment plan for atrophic (ice-pick first) acne scars, with safety "
+        "warnings: active acne, isotretinoin timing, skin of colour, pregnancy, keloids, herpes "
+        "simplex. Silent for patients without acne scarring."
+    ),
+    prefetch=PATIENT_VIEW_PREFETCH,
+    handler=patient_view,
+    context_schema=PatientContextSchema,
+)
+
+
+def default_registry() -> Registry:
+    """The services this build offers."""
+    return Registry({s.id: s for s in (ACNE_SCAR_TREATMENT,)})

@@ -1,0 +1,57 @@
+"""The HTTP endpoints: discovery, hook calls, health, the OpenAPI contract. Each view is a
+handful of lines: parse, call the domain, answer."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g
+
+from service.fhir_client import FetchPolicy
+from service.hooks import call_service
+from service.settings import Settings
+from service.web import json_body, json_response
+
+bp = Blueprint("cds", __name__)
+OPENAPI = Path(__file__).parent / "openapi.yaml"
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """CDS Hooks 2.0.1 §Discovery: the services offered, generated from the registry."""
+    registry = current_app.extensions["cds_registry"]
+    return json_response({"services": [s.discovery() for s in registry]})
+
+
+@bp.post("/cds-services/<service_id>")
+def hook(service_id: str) -> Response:
+    """CDS Hooks 2.0.1 §Calling a CDS Service: validate, prefetch, evaluate, answer cards."""
+    ext = current_app.extensions
+    service = ext["cds_registry"].get(service_id)
+    g.service_id = service.id
+    result = call_service(service, json_body(), ext["cds_session"], _policy(ext["cds_settings"]),
+                          ext["cds_engine"], _today(ext["cds_settings"]))
+    g.hook_instance, g.cards, g.fetched = result.hook_instance, len(result.cards), result.fetched
+    return json_response(result.response())
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/openapi.yaml")
+def openapi() -> Response:
+    """The HTTP contract of this service."""
+    return Response(OPENAPI.read_bytes(), mimetype="application/yaml")
+
+
+def _policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(settings.fhir_connect_timeout, settings.fhir_read_timeout,
+                       settings.fhir_fetch_budget, settings.fhir_max_pages, settings.fhir_max_entries)
+
+
+def _today(settings: Settings) -> date:
+    return settings.today or date.today()
