@@ -32,6 +32,7 @@ LONGEST_VALUE = "2099-12-31"  # summaries may only carry dates and short words
 
 class CardSchema(Schema):
     rule = fields.String(required=True, validate=validate.Regexp(r"^R[1-8]$"))
+    fires_when = fields.String(required=True, validate=validate.Length(min=1))
     indicator = fields.String(required=True, validate=validate.OneOf(INDICATORS))
     summary = fields.String(required=True, validate=validate.Length(min=1))
     detail = fields.String(required=True, validate=validate.Length(min=1))
@@ -93,6 +94,7 @@ class CardContent:
 
     id: str
     rule: str
+    fires_when: str
     indicator: str
     summary: str
     detail: str
@@ -180,6 +182,7 @@ def _card(
     return CardContent(
         id=cid,
         rule=c["rule"],
+        fires_when=c["fires_when"],
         indicator=c["indicator"],
         summary=c["summary"].strip(),
         detail=c["detail"],

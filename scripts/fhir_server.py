@@ -269,6 +269,7 @@ class FhirServer:
         """
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise FhirServerError("load() needs a Bundle resource")
+        bundle = as_transaction(bundle)
         status, _, body = self.request("POST", "", bundle)
         if status == 200 and isinstance(body, dict) and body.get("type", "").endswith("-response"):
             failed = [e["response"] for e in body.get("entry", [])
@@ -336,6 +337,17 @@ class FhirServer:
         except PermissionError:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
+
+
+def as_transaction(bundle: dict) -> dict:
+    """A collection (or searchset) Bundle as a transaction of PUTs that keep the ids."""
+    if bundle.get("type") in ("transaction", "batch"):
+        return bundle
+    entries = [{"resource": e["resource"],
+                "request": {"method": "PUT",
+                            "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}}
+               for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _settings(port: int, workdir: Path, token: str, db_path: Path) -> dict:

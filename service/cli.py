@@ -1,0 +1,99 @@
+"""`acne-scar-cds`: the reviewers' command line.
+
+    acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
+    acne-scar-cds evaluate BUNDLE.json --json      # the CDS Hooks response
+
+It runs the same engine as the service, on a FHIR Bundle (or a single resource) from a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cards.engine import Engine
+from cards.errors import CardsError
+from cards.render import RenderedCard
+from cards.resources import RawResource
+
+MARK = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="acne-scar-cds", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    evaluate = commands.add_parser("evaluate", help="print the cards a patient would get")
+    evaluate.add_argument("bundle", type=Path, help="a FHIR R4 Bundle (JSON) of one patient's data")
+    evaluate.add_argument("--today", type=date.fromisoformat, default=date.today(),
+                          help="evaluate as of this date (YYYY-MM-DD); default: today")
+    evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response as JSON")
+    args = parser.parse_args(argv)
+    try:
+        resources = read_resources(args.bundle)
+        patient_id = find_patient_id(resources)
+        cards = Engine.load().evaluate_resources(patient_id, resources, args.today)
+    except (OSError, ValueError, CardsError) as exc:
+        print(f"acne-scar-cds: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"cards": [c.card for c in cards]}, indent=2))
+    else:
+        print(format_cards(cards, patient_id, args.today))
+    return 0
+
+
+def read_resources(path: Path) -> list[RawResource]:
+    """The resources of a Bundle file (or the one resource the file holds)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a FHIR resource")
+    if data.get("resourceType") != "Bundle":
+        return [RawResource(data, str(path))]
+    entries = [e.get("resource") for e in data.get("entry", []) if isinstance(e, dict)]
+    return [RawResource(r, str(path)) for r in entries if isinstance(r, dict)]
+
+
+def find_patient_id(resources: list[RawResource]) -> str:
+    """The id of the Bundle's Patient, else of the first subject referenced."""
+    for raw in resources:
+        if raw.data.get("resourceType") == "Patient" and raw.data.get("id"):
+            return str(raw.data["id"])
+    for raw in resources:
+        reference = (raw.data.get("subject") or {}).get("reference", "")
+        if reference.startswith("Patient/"):
+            return str(reference.split("/", 1)[1])
+    raise ValueError("no Patient in the bundle, and no resource names one as its subject")
+
+
+def format_cards(cards: list[RenderedCard], patient_id: str, today: date) -> str:
+    """The cards as a clinician would read them, in a terminal."""
+    head = f"Patient/{patient_id}, as of {today.isoformat()}: {len(cards)} card(s)"
+    if not cards:
+        return head + " (no acne scarring on record: the service stays silent)"
+    return "\n\n".join([head] + [_card_text(c.card, c.card_id) for c in cards])
+
+
+def _card_text(card: dict[str, Any], card_id: str) -> str:
+    lines = [f"[{MARK[card['indicator']]}] {card['summary']}", f"  card: {card_id}"]
+    for line in card.get("detail", "").splitlines():
+        hanging = "    " if line.startswith("- ") else "  "
+        lines += textwrap.wrap(line, 96, initial_indent="  ", subsequent_indent=hanging,
+                               break_on_hyphens=False) or [""]
+    lines.append("")
+    for suggestion in card.get("suggestions", []):
+        star = "*" if suggestion.get("isRecommended") else "-"
+        lines.append(f"  {star} suggestion: {suggestion['label']}")
+    for link in card.get("links", []):
+        lines.append(f"  > {link['label']}: {link['url']}")
+    return "\n".join(lines).rstrip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

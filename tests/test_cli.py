@@ -1,0 +1,59 @@
+"""`acne-scar-cds evaluate`: the reviewers' view of the same engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from tests.hookdata import icepick_scar, isotretinoin_statement, patient
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "patient.json"
+    entries = [{"resource": r} for r in (patient(), icepick_scar(), isotretinoin_statement())]
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    return path
+
+
+def test_evaluate_prints_readable_cards(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(bundle), "--today", "2026-11-26"]) == 0
+    out = capsys.readouterr().out
+    assert "Patient/p1, as of 2026-11-26: 2 card(s)" in out
+    assert "[WARNING] Isotretinoin last dose 2026-09-26" in out
+    assert "- MedicationStatement/iso1: isotretinoin 20 MG Oral Capsule, completed, last dose 2026-09-26" in out
+    assert "* suggestion: Draft order: Punch excision" in out
+
+
+def test_evaluate_json_is_a_cds_hooks_response(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(bundle), "--today", "2026-11-26", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)["cards"]
+    assert sorted(c["indicator"] for c in cards) == ["info", "warning"]
+
+
+def test_the_date_decides(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ten months after the last dose, R3 is information, not a warning."""
+    main(["evaluate", str(bundle), "--today", "2027-07-26"])
+    assert "[INFO] Isotretinoin last dose 2026-09-26: the 6-month consensus wait has passed" in capsys.readouterr().out
+
+
+def test_invalid_resource_is_an_error_not_silence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = isotretinoin_statement()
+    broken["effectivePeriod"]["end"] = "last autumn"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [{"resource": icepick_scar()}, {"resource": broken}]}))
+    assert main(["evaluate", str(path)]) == 2
+    assert "MedicationStatement/iso1" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(bundle: Path) -> None:
+    exe = Path(sys.executable).parent / "acne-scar-cds"
+    done = subprocess.run([str(exe), "evaluate", str(bundle), "--today", "2026-11-26"],
+                          capture_output=True, text=True, check=True)
+    assert "[INFO] Ice-pick acne scars" in done.stdout

@@ -1,0 +1,104 @@
+"""The card catalogue, value sets and code systems are checked at start-up: a broken file
+stops the boot with a message that names the problem, never a request."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cards.catalogue import Catalogue
+from cards.engine import Engine
+from cards.errors import ContentError
+from cards.terminology import CONTENT, Terminology
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    shutil.copytree(CONTENT, tmp_path / "content")
+    return tmp_path / "content"
+
+
+def edit_catalogue(root: Path, change) -> None:  # type: ignore[no-untyped-def]
+    path = root / "catalogue.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_shipped_content_loads() -> None:
+    engine = Engine.load()
+    assert "treatment-plan-ice-pick" in engine.catalogue.cards
+    assert engine.terminology["isotretinoin"].has_code(
+        "http://www.nlm.nih.gov/research/umls/rxnorm", "197843")
+
+
+def test_summary_of_140_characters_stops_the_boot(content: Path) -> None:
+    edit_catalogue(content, lambda d: d["cards"]["pregnancy"].update(summary="x" * 140))
+    with pytest.raises(ContentError, match="'pregnancy': summary can reach 140 characters"):
+        Catalogue.load(content)
+
+
+def test_summary_with_a_date_is_measured_at_its_longest(content: Path) -> None:
+    edit_catalogue(content, lambda d: d["cards"]["pregnancy"].update(summary="y" * 129 + " ${last_dose}"))
+    with pytest.raises(ContentError, match="summary can reach 140 characters"):
+        Catalogue.load(content)
+
+
+@pytest.mark.parametrize("promise", ["Cures ice-pick scars", "Eliminates scarring", "94% improvement"])
+def test_promising_a_cure_stops_the_boot(content: Path, promise: str) -> None:
+    """GUIDELINE §1: improvement, not elimination; no quoted response rates."""
+    edit_catalogue(content, lambda d: d["cards"]["treatment-plan-ice-pick"].update(detail=promise))
+    with pytest.raises(ContentError, match="promises too much"):
+        Catalogue.load(content)
+
+
+def test_warning_without_override_reasons_stops_the_boot(content: Path) -> None:
+    edit_catalogue(content, lambda d: d["cards"]["keloid-history"].update(override_reasons=[]))
+    with pytest.raises(ContentError, match="override_reasons"):
+        Catalogue.load(content)
+
+
+def test_unknown_evidence_key_stops_the_boot(content: Path) -> None:
+    edit_catalogue(content, lambda d: d["cards"]["keloid-history"].update(evidence=["Nobody 2031"]))
+    with pytest.raises(ContentError, match="Nobody 2031"):
+        Catalogue.load(content)
+
+
+def test_broken_value_set_stops_the_boot(content: Path) -> None:
+    (content / "valuesets" / "keloid.json").write_text('{"resourceType": "ValueSet"')
+    with pytest.raises(ContentError, match="keloid.json"):
+        Terminology.load(content)
+
+
+def test_value_sets_label_unverified_codes() -> None:
+    """GUIDELINE: codes it marks unverified are labelled so inside the value set."""
+    terminology = Terminology.load()
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    assert (rxnorm, "6064") in terminology["isotretinoin"].unverified
+    assert (rxnorm, "197843") not in terminology["isotretinoin"].unverified
+    assert ("http://loinc.org", "82810-3") in terminology["pregnancy-status"].unverified
+
+
+def test_l70_2_acne_varioliformis_is_not_a_scar_code() -> None:
+    terminology = Terminology.load()
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    assert not terminology["skin-scar-unspecified"].has_code(icd, "L70.2")
+    assert not terminology["acne"].has_code(icd, "L70.2")
+    assert terminology["acne"].has_code(icd, "L70.0")
+
+
+def test_icd10cm_codes_match_their_descendants() -> None:
+    herpes = Terminology.load()["herpes-simplex"]
+    assert herpes.has_code("http://hl7.org/fhir/sid/icd-10-cm", "B00.81")
+    assert herpes.has_code("http://hl7.org/fhir/sid/icd-10-cm", "b001")
+    assert not herpes.has_code("http://hl7.org/fhir/sid/icd-10-cm", "B01.9")
+
+
+def test_evidence_links_use_verified_pmids_or_a_search() -> None:
+    catalogue = Catalogue.load()
+    links = {e.key: e.url for card in catalogue.cards.values() for e in card.evidence}
+    assert links["Lee 2002"] == "https://pubmed.ncbi.nlm.nih.gov/12460296/"
+    assert links["Spring 2017"].startswith("https://pubmed.ncbi.nlm.nih.gov/?term=")

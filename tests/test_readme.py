@@ -1,0 +1,32 @@
+"""The README stays true: its card table is the catalogue, its commands exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cards.catalogue import Catalogue
+from scripts.catalogue_table import table
+from service.settings import ENV
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_card_table_matches_the_catalogue() -> None:
+    assert table(Catalogue.load()) in README
+
+
+def test_every_setting_is_documented() -> None:
+    for variable, _ in ENV.values():
+        assert f"| `{variable}` |" in README, variable
+
+
+def test_the_two_commands_come_first() -> None:
+    first_commands = README.index("make run")
+    assert first_commands < README.index("curl") and "make test" in README[:first_commands + 200]
+
+
+def test_files_the_readme_names_exist() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for name in ("fixtures/requests/isotretinoin-2-months.json", "fixtures/requests/no-prefetch.json",
+                 "fixtures/patients/isotretinoin-2-months.json", "scripts/fhir_server.py", ".ci/run"):
+        assert (root / name).exists(), name
