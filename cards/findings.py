@@ -21,8 +21,10 @@ class Block:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A one-click action: create this draft FHIR resource."""
+    """A one-click action: create this draft FHIR resource. `key` names what is suggested
+    (a procedure code, "topical-retinoid") so feedback can be counted per suggestion."""
 
+    key: str
     label: str
     description: str
     resource: Mapping[str, Any]

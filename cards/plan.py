@@ -151,7 +151,8 @@ def _procedure_suggestion(
     }
     label = Template(content.catalogue.suggestions["procedure_label"]).substitute(
         procedure=procedure.display)
-    return Suggestion(label, f"Create a draft order: {procedure.display}", resource, recommended)
+    return Suggestion(procedure.code, label, f"Create a draft order: {procedure.display}", resource,
+                      recommended)
 
 
 def _retinoid(
@@ -176,7 +177,8 @@ def _retinoid(
     label = Template(content.catalogue.suggestions["retinoid_label"]).substitute(medication=spec["text"])
     if record.pregnancy.status == "unknown" and record.gender != "male":
         label += "; confirm not pregnant"
-    return [Suggestion(label, f"Create a draft prescription: {spec['text']}", resource)], []
+    return [Suggestion("topical-retinoid", label, f"Create a draft prescription: {spec['text']}",
+                       resource)], []
 
 
 

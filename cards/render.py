@@ -6,7 +6,7 @@ JSON rule of CDS Hooks: optional fields with no value are omitted, never null or
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 from uuid import uuid4
@@ -24,6 +24,7 @@ class RenderedCard:
 
     card_id: str
     card: dict[str, Any]
+    suggestion_keys: dict[str, str] = field(default_factory=dict)  # suggestion uuid -> key
 
     @property
     def indicator(self) -> str:
@@ -48,15 +49,16 @@ def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_
             {"label": f"{e.key} (PubMed)", "url": e.url, "type": "absolute"} for e in content.evidence
         ],
     }
-    if finding.suggestions:
+    keys = {make_uuid(): s for s in finding.suggestions}
+    if keys:
         card["suggestions"] = [
             {
                 "label": s.label,
-                "uuid": make_uuid(),
+                "uuid": uuid,
                 "isRecommended": s.recommended,
                 "actions": [{"type": "create", "description": s.description, "resource": dict(s.resource)}],
             }
-            for s in finding.suggestions
+            for uuid, s in keys.items()
         ]
         card["selectionBehavior"] = "any"
     if content.override_reasons:
@@ -64,7 +66,7 @@ def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_
             {"system": catalogue.override_reason_system, "code": code, "display": display}
             for code, display in content.override_reasons
         ]
-    return RenderedCard(finding.card, card)
+    return RenderedCard(finding.card, card, {uuid: s.key for uuid, s in keys.items()})
 
 
 def _detail(finding: Finding, catalogue: Catalogue) -> str:

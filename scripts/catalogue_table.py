@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cards.catalogue import Catalogue
 
+
 def table(catalogue: Catalogue) -> str:
     """The Markdown table: one row per catalogue card."""
     rows = ["| card | rule | indicator | fires when | evidence |", "|---|---|---|---|---|"]

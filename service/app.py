@@ -15,6 +15,7 @@ from flask_cors import CORS
 from cards.engine import Engine
 from service.registry import Registry, default_registry
 from service.settings import Settings
+from service.store import Store
 from service.views import bp
 from service.web import register_error_handlers
 
@@ -32,6 +33,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.extensions["cds_registry"] = registry or default_registry()
     app.extensions["cds_engine"] = Engine.load()
     app.extensions["cds_session"] = requests.Session()
+    app.extensions["cds_store"] = store = Store.from_url(settings.database_url)
+    if settings.migrate_on_start:
+        store.migrate()
     CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST", "OPTIONS"],
          allow_headers=["Content-Type", "Authorization"], max_age=600)
     app.register_blueprint(bp)

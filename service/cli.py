@@ -2,6 +2,8 @@
 
     acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
     acne-scar-cds evaluate BUNDLE.json --json      # the CDS Hooks response
+    acne-scar-cds feedback-report [--service ID] [--json]
+    acne-scar-cds migrate                          # apply database migrations (DATABASE_URL)
 
 It runs the same engine as the service, on a FHIR Bundle (or a single resource) from a file.
 """
@@ -17,10 +19,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cards.engine import Engine
 from cards.errors import CardsError
 from cards.render import RenderedCard
 from cards.resources import RawResource
+from service.settings import Settings, SettingsError
+from service.store import Store
 
 MARK = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
 
@@ -34,7 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--today", type=date.fromisoformat, default=date.today(),
                           help="evaluate as of this date (YYYY-MM-DD); default: today")
     evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response as JSON")
+    report = commands.add_parser("feedback-report", help="acceptance of each card and suggestion")
+    report.add_argument("--service", help="only this service id")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    commands.add_parser("migrate", help="apply database migrations to DATABASE_URL")
     args = parser.parse_args(argv)
+    if args.command != "evaluate":
+        return _database_command(args)
     try:
         resources = read_resources(args.bundle)
         patient_id = find_patient_id(resources)
@@ -47,6 +59,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(format_cards(cards, patient_id, args.today))
     return 0
+
+
+def _database_command(args: argparse.Namespace) -> int:
+    try:
+        store = Store.from_url(Settings.from_env().database_url)
+        store.migrate()
+        if args.command == "migrate":
+            print("database is at the latest schema")
+            return 0
+        report = store.report(args.service)
+    except (SettingsError, SQLAlchemyError) as exc:
+        print(f"acne-scar-cds: database: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The feedback report as two terminal tables."""
+    lines = [f"{'card':34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'rate':>6}  top override reasons"]
+    for c in report["cards"]:
+        rate = "-" if c["acceptance_rate"] is None else f"{c['acceptance_rate']:.0%}"
+        reasons = ", ".join(f"{r['code']} ({r['count']})" for r in c["top_override_reasons"])
+        lines.append(f"{c['card']:34} {c['issued']:>7} {c['accepted']:>9} {c['overridden']:>11} {rate:>6}  {reasons}")
+    lines += ["", f"{'suggestion':34} {'card':30} {'offered':>8} {'taken':>6}"]
+    for s in report["suggestions"]:
+        lines.append(f"{s['suggestion']:34} {s['card']:30} {s['offered']:>8} {s['accepted']:>6}")
+    return "\n".join(lines)
 
 
 def read_resources(path: Path) -> list[RawResource]:

@@ -61,6 +61,21 @@ class UnprocessableResource(ServiceError):
     code = "invalid-fhir-resource"
 
 
+class UnknownCard(ServiceError):
+    """422: feedback about a card (or suggestion, or override reason) this service never
+    issued. Nothing of the request is stored."""
+
+    status = 422
+    code = "unknown-card"
+
+
+class StoreUnavailable(ServiceError):
+    """503: the feedback database cannot be reached; the client may retry."""
+
+    status = 503
+    code = "store-unavailable"
+
+
 class InvalidCards(ServiceError):
     """500: the engine produced a card that breaks CDS Hooks; never sent to the EHR."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -9,6 +10,7 @@ from typing import Any
 
 import requests
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cards.errors import InvalidResource, WrongPatient
 from cards.render import RenderedCard
@@ -17,6 +19,9 @@ from service.fhir_client import FetchPolicy
 from service.prefetch import gather
 from service.registry import ServiceDescriptor
 from service.schemas import CardSchema, HookRequestSchema, empty_fields
+from service.store import Store
+
+log = logging.getLogger("acne_scar_cds")
 
 
 @dataclass(frozen=True)
@@ -72,3 +77,13 @@ def check_cards(cards: list[RenderedCard]) -> None:
                 f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.",
                 problems={"schema": errors, "empty": empty},
             )
+
+
+def remember_cards(store: Store, service_id: str, result: CallResult) -> None:
+    """Record the issued cards for feedback. A database outage must not withhold clinical
+    advice, so a failure here is logged (feedback on these cards will be refused) and the
+    cards are still sent."""
+    try:
+        store.record_issued(service_id, result.hook_instance, result.cards)
+    except SQLAlchemyError as exc:
+        log.error("could not record issued cards: %s", type(exc).__name__)

@@ -115,7 +115,9 @@ def _fetch(
         raise PrefetchUnavailable(
             "The request has no fhirServer, and prefetch is missing data the service needs.",
             missing=[{"key": k, "query": to_fetch.get(k, continuations.get(k)),
-                      "reason": "not prefetched and no fhirServer to fetch it from"} for k in keys],
+                      "reason": "not prefetched and no fhirServer to fetch it from" if k in to_fetch
+                      else "prefetched only in part (a next link) and no fhirServer to fetch the rest"}
+                     for k in keys],
         )
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     client = FhirClient(session, server, token, policy)

@@ -40,8 +40,9 @@ class ServiceDescriptor:
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": dict(self.prefetch),
         }
+        if self.prefetch:  # CDS Hooks JSON rule: omit, never empty
+            entry["prefetch"] = dict(self.prefetch)
         if self.usage_requirements:
             entry["usageRequirements"] = self.usage_requirements
         return entry

@@ -22,8 +22,9 @@ from marshmallow import (
 )
 from pydantic import ValidationError as PydanticError
 
-FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
-USER_REFERENCE = r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-\.]{1,64}$"
+# \Z, not $: `$` would let a trailing newline through re.match.
+FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}\Z"
+USER_REFERENCE = r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-\.]{1,64}\Z"
 
 
 class FhirAuthorizationSchema(Schema):
@@ -88,10 +89,12 @@ class HookRequestSchema(Schema):
 
 
 class CodingSchema(Schema):
+    """CDS Hooks 2.0.1 §Coding: system and code required."""
+
     class Meta:
         unknown = RAISE
 
-    system = fields.String(validate=validate.Length(min=1))
+    system = fields.String(required=True, validate=validate.Length(min=1))
     code = fields.String(required=True, validate=validate.Length(min=1))
     display = fields.String(validate=validate.Length(min=1))
 
@@ -204,3 +207,64 @@ def empty_fields(value: Any, path: str = "") -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in empty_fields(v, f"{path}[{i}]")]
     return []
+
+
+class ReceivedCodingSchema(Schema):
+    """A Coding from a client: tolerant of extra fields and of a missing system (then the
+    card's override-reason system is assumed)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    system = fields.String(validate=validate.Length(min=1))
+    code = fields.String(required=True, validate=validate.Length(min=1))
+    display = fields.String()
+
+
+class OverrideReasonInSchema(Schema):
+    """CDS Hooks 2.0.1 §Overridden guidance: the reason chosen, and/or a comment."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.Nested(ReceivedCodingSchema)
+    userComment = fields.String(validate=validate.Length(max=2000))
+
+
+class AcceptedSuggestionSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.UUID(required=True)
+
+
+class FeedbackItemSchema(Schema):
+    """One item of POST {service}/feedback (CDS Hooks 2.0.1 §Feedback)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    card = fields.UUID(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
+    overrideReason = fields.Nested(OverrideReasonInSchema)
+    outcomeTimestamp = fields.AwareDateTime(required=True, format="iso", error_messages={
+        "invalid_awareness": "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."})
+
+    @validates_schema
+    def _outcome_fields(self, data: dict[str, Any], **_: Any) -> None:
+        if data["outcome"] == "accepted":
+            if not data.get("acceptedSuggestions"):
+                raise ValidationError("Required when the outcome is accepted.", "acceptedSuggestions")
+            if "overrideReason" in data:
+                raise ValidationError("Only for overridden outcomes.", "overrideReason")
+        elif "acceptedSuggestions" in data:
+            raise ValidationError("Only for accepted outcomes.", "acceptedSuggestions")
+
+
+class FeedbackSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True,
+                           validate=validate.Length(min=1, max=1000))

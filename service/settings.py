@@ -20,6 +20,14 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use true or false")
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         parsed = kind(value)
@@ -45,6 +53,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     today: date | None = None
     log_level: str = "INFO"
+    database_url: str = "sqlite:///data/acne-scar-cds.sqlite3"
+    migrate_on_start: bool = True
+    feedback_keep_comments: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,4 +85,7 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "cors_origins": ("CORS_ORIGINS", _csv),
     "today": ("CDS_TODAY", date.fromisoformat),
     "log_level": ("LOG_LEVEL", str.upper),
+    "database_url": ("DATABASE_URL", str),
+    "migrate_on_start": ("DB_MIGRATE_ON_START", _flag),
+    "feedback_keep_comments": ("FEEDBACK_KEEP_COMMENTS", _flag),
 }

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g
+from flask import Blueprint, Response, current_app, g, request
 
+from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
-from service.hooks import call_service
+from service.hooks import call_service, remember_cards
 from service.settings import Settings
 from service.web import json_body, json_response
 
@@ -33,7 +34,29 @@ def hook(service_id: str) -> Response:
     result = call_service(service, json_body(), ext["cds_session"], _policy(ext["cds_settings"]),
                           ext["cds_engine"], _today(ext["cds_settings"]))
     g.hook_instance, g.cards, g.fetched = result.hook_instance, len(result.cards), result.fetched
+    remember_cards(ext["cds_store"], service.id, result)
     return json_response(result.response())
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """CDS Hooks 2.0.1 §Feedback: what the clinician did with each card; stored once."""
+    ext = current_app.extensions
+    service = ext["cds_registry"].get(service_id)
+    g.service_id = service.id
+    counts = record_feedback(service.id, json_body(), ext["cds_store"], ext["cds_engine"].catalogue,
+                             ext["cds_settings"].feedback_keep_comments)
+    return json_response(counts)
+
+
+@bp.get("/feedback-report")
+def feedback_report() -> Response:
+    """Acceptance per card and suggestion, for content reviewers (`?service=` to narrow)."""
+    ext = current_app.extensions
+    service_id = request.args.get("service")
+    if service_id is not None:
+        ext["cds_registry"].get(service_id)
+    return json_response(ext["cds_store"].report(service_id))
 
 
 @bp.get("/healthz")

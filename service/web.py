@@ -17,7 +17,8 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response serialised with orjson."""
-    return Response(orjson.dumps(body), status=status, headers=headers, mimetype="application/json")
+    # Non-string keys: marshmallow keys list errors by index.
+    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, headers=headers, mimetype="application/json")
 
 
 def json_body() -> dict[str, Any]:

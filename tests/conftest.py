@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cards.engine import Engine
+from scripts.postgres import Postgres, start
 from service.app import create_app
 from service.settings import Settings
 
@@ -32,9 +35,9 @@ def engine() -> Engine:
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     return Settings(today=FIXTURE_TODAY, fhir_connect_timeout=0.5, fhir_read_timeout=1.0,
-                    fhir_fetch_budget=2.0)
+                    fhir_fetch_budget=2.0, database_url=f"sqlite:///{tmp_path}/cds.sqlite3")
 
 
 @pytest.fixture
@@ -45,3 +48,34 @@ def app(settings: Settings) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL on loopback for the whole session (started on first use)."""
+    workdir = Path(tempfile.mkdtemp(prefix="acne-scar-cds-pg-"))
+    server = start(workdir)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def empty_database(url: str) -> str:
+    """Drop every table so the app's migrations start from nothing; returns the url."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each feedback test runs on the embedded SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/feedback.sqlite3"
+    return empty_database(request.getfixturevalue("postgres").url)

@@ -6,6 +6,7 @@ Each error test shows the status and the message a user (an EHR integrator with 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from flask.testing import FlaskClient
 
@@ -92,6 +93,14 @@ def test_patient_id_that_is_not_a_fhir_id_is_400(client: FlaskClient) -> None:
     assert response.get_json()["errors"]["context"]["patientId"] == ["Must be a FHIR id."]
 
 
+def test_patient_id_with_a_trailing_newline_is_400(client: FlaskClient) -> None:
+    body = hook_request(icepick_scar())
+    body["context"]["patientId"] = "p1\n"
+    response = client.post(SERVICE_URL, json=body)
+    assert response.status_code == 400
+    assert response.get_json()["errors"]["context"]["patientId"] == ["Must be a FHIR id."]
+
+
 def test_unknown_service_is_404(client: FlaskClient) -> None:
     response = client.post("/cds-services/no-such-service", json=hook_request(icepick_scar()))
     assert response.status_code == 404
@@ -118,8 +127,8 @@ def test_fhir_json_content_type_is_accepted(client: FlaskClient) -> None:
     assert response.status_code == 200
 
 
-def test_body_over_the_limit_is_413() -> None:
-    client = create_app(Settings(max_body_bytes=2000)).test_client()
+def test_body_over_the_limit_is_413(settings: Settings) -> None:
+    client = create_app(replace(settings, max_body_bytes=2000)).test_client()
     body = hook_request(icepick_scar())
     body["prefetch"]["patient"]["text"] = {"status": "generated", "div": "x" * 5000}
     response = client.post(SERVICE_URL, json=body)
@@ -204,8 +213,8 @@ def test_cors_preflight_from_the_sandbox(client: FlaskClient) -> None:
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
 
 
-def test_cors_origins_are_configurable() -> None:
-    client = create_app(Settings(cors_origins=("https://ehr.example",))).test_client()
+def test_cors_origins_are_configurable(settings: Settings) -> None:
+    client = create_app(replace(settings, cors_origins=("https://ehr.example",))).test_client()
     allowed = client.get("/cds-services", headers={"Origin": "https://ehr.example"})
     other = client.get("/cds-services", headers={"Origin": "https://evil.example"})
     assert allowed.headers.get("Access-Control-Allow-Origin") == "https://ehr.example"

@@ -1,0 +1,41 @@
+# acne-scar-cds: the CDS Hooks service under gunicorn, as an unprivileged user.
+#   docker build -t acne-scar-cds .
+#   docker run --rm -p 8080:8080 acne-scar-cds      # then GET http://127.0.0.1:8080/cds-services
+# Configuration is by environment variable (README, Configuration); the image sets HOST only.
+FROM python:3.11.14-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    HOST=0.0.0.0 \
+    PORT=8080
+
+# A fixed unprivileged uid/gid (numeric, so orchestrators can verify runAsNonRoot).
+RUN groupadd --system --gid 10001 cds \
+    && useradd --system --uid 10001 --gid cds --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin cds
+
+WORKDIR /app
+
+# The code stays owned by root: the service never writes to it.
+COPY pyproject.toml constraints.txt README.md ./
+COPY cards ./cards
+COPY service ./service
+# /app/data holds the default SQLite feedback store (DATABASE_URL=sqlite:///data/...), the one
+# place the service writes: mount a volume there, or point DATABASE_URL at PostgreSQL.
+RUN pip install --no-cache-dir -c constraints.txt . \
+    && rm -rf build ./*.egg-info \
+    && mkdir -p /app/data \
+    && chown 10001:10001 /app/data
+
+USER 10001:10001
+
+EXPOSE 8080
+
+# No curl in the slim image: python fetches /healthz; any error or non-2xx answer fails.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/healthz', timeout=3)"]
+
+# No control socket: it would live in $HOME, and this user has none.
+CMD ["gunicorn", "-c", "service/gunicorn_conf.py", "--no-control-socket", "service.app:create_app()"]

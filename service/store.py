@@ -1,0 +1,258 @@
+"""The feedback store: which cards were issued, and what clinicians did with them.
+
+SQLAlchemy Core over SQLite (the embedded default, WAL mode) or PostgreSQL (`DATABASE_URL`).
+The schema is managed by Alembic (`service/migrations`). What is stored: card and suggestion
+uuids, the catalogue card id, service id, hookInstance, times, outcomes and override codes —
+never patient identifiers, never tokens. Clinicians' free-text comments only when
+FEEDBACK_KEEP_COMMENTS is on (they may name a patient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cards.render import RenderedCard
+
+metadata = sa.MetaData()
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+issued_cards = sa.Table(
+    "issued_cards", metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("service_id", sa.String(64), nullable=False, index=True),
+    sa.Column("card_id", sa.String(64), nullable=False),
+    sa.Column("hook_instance", sa.String(36), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+)
+issued_suggestions = sa.Table(
+    "issued_suggestions", metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
+    sa.Column("suggestion_key", sa.String(64), nullable=False),
+)
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("outcome_timestamp", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("override_system", sa.String(255)),
+    sa.Column("override_code", sa.String(64)),
+    sa.Column("user_comment", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    # CDS clients may send the same feedback twice: store it once.
+    sa.UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),
+)
+accepted_suggestions = sa.Table(
+    "accepted_suggestions", metadata,
+    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), primary_key=True),
+    sa.Column("suggestion_uuid", sa.String(36), sa.ForeignKey("issued_suggestions.uuid"), primary_key=True),
+)
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A card this service issued: what feedback about it is checked against."""
+
+    uuid: str
+    service_id: str
+    card_id: str
+    suggestion_uuids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One validated feedback item, ready to store."""
+
+    card_uuid: str
+    outcome: str
+    outcome_timestamp: datetime
+    accepted_suggestions: tuple[str, ...] = ()
+    override_system: str | None = None
+    override_code: str | None = None
+    user_comment: str | None = None
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across process crashes
+    cursor.execute("PRAGMA busy_timeout=10000")  # concurrent workers wait instead of failing
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """Issued cards and feedback, in one database shared by every worker and replica."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_engine(url))
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision (a no-op when it is there)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached (readiness)."""
+        with self.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    def record_issued(self, service_id: str, hook_instance: str, cards: Sequence[RenderedCard],
+                      at: datetime | None = None) -> None:
+        """Remember the cards of one response, so feedback can be tied to the rule that fired."""
+        if not cards:
+            return
+        at = at or datetime.now(UTC)
+        rows = [{"uuid": c.card["uuid"], "service_id": service_id, "card_id": c.card_id,
+                 "hook_instance": hook_instance, "issued_at": at} for c in cards]
+        suggestions = [{"uuid": uuid, "card_uuid": c.card["uuid"], "suggestion_key": key}
+                       for c in cards for uuid, key in c.suggestion_keys.items()]
+        with self.engine.begin() as connection:
+            connection.execute(issued_cards.insert(), rows)
+            if suggestions:
+                connection.execute(issued_suggestions.insert(), suggestions)
+
+    def issued(self, service_id: str, uuids: Iterable[str]) -> dict[str, IssuedCard]:
+        """The cards among `uuids` that this service issued."""
+        wanted = sorted(set(uuids))
+        query = sa.select(issued_cards.c.uuid, issued_cards.c.card_id).where(
+            issued_cards.c.uuid.in_(wanted), issued_cards.c.service_id == service_id)
+        sugg = sa.select(issued_suggestions.c.card_uuid, issued_suggestions.c.uuid).where(
+            issued_suggestions.c.card_uuid.in_(wanted))
+        with self.engine.connect() as connection:
+            cards = connection.execute(query).all()
+            suggestions = connection.execute(sugg).all()
+        by_card: dict[str, set[str]] = {}
+        for card_uuid, uuid in suggestions:
+            by_card.setdefault(card_uuid, set()).add(uuid)
+        return {u: IssuedCard(u, service_id, cid, frozenset(by_card.get(u, ()))) for u, cid in cards}
+
+    def add_feedback(self, items: Sequence[FeedbackItem], at: datetime | None = None) -> int:
+        """Store the items in one transaction; duplicates are skipped. Returns how many were new."""
+        at = at or datetime.now(UTC)
+        new = 0
+        with self.engine.begin() as connection:
+            for item in items:
+                feedback_id = connection.execute(self._insert_once(item, at)).scalar()
+                if feedback_id is None:
+                    continue  # already stored: same card, outcome and time
+                new += 1
+                if item.accepted_suggestions:
+                    connection.execute(accepted_suggestions.insert(), [
+                        {"feedback_id": feedback_id, "suggestion_uuid": s}
+                        for s in dict.fromkeys(item.accepted_suggestions)])
+        return new
+
+    def _insert_once(self, item: FeedbackItem, at: datetime) -> Any:
+        values = {"card_uuid": item.card_uuid, "outcome": item.outcome,
+                  "outcome_timestamp": item.outcome_timestamp, "override_system": item.override_system,
+                  "override_code": item.override_code, "user_comment": item.user_comment,
+                  "received_at": at}
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return (dialect.insert(feedback).values(**values)
+                .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
+                .returning(feedback.c.id))
+
+    def report(self, service_id: str | None = None) -> dict[str, Any]:
+        """Per card id: issued, accepted, overridden, acceptance rate, top override reasons;
+        per suggestion: offered and accepted."""
+        with self.engine.connect() as connection:
+            cards = _card_rows(connection, service_id)
+            reasons = _reason_rows(connection, service_id)
+            suggestions = _suggestion_rows(connection, service_id)
+        return {"cards": [_card_entry(row, reasons) for row in cards],
+                "suggestions": [_suggestion_entry(row) for row in suggestions]}
+
+
+def _where_service(query: Any, service_id: str | None) -> Any:
+    return query if service_id is None else query.where(issued_cards.c.service_id == service_id)
+
+
+def _outcome_count(outcome: str) -> Any:
+    return sa.func.count(sa.distinct(sa.case((feedback.c.outcome == outcome, feedback.c.card_uuid))))
+
+
+def _card_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id,
+                       sa.func.count(sa.distinct(issued_cards.c.uuid)).label("issued"),
+                       _outcome_count("accepted").label("accepted"),
+                       _outcome_count("overridden").label("overridden"))
+             .select_from(issued_cards.outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid))
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id)
+             .order_by(issued_cards.c.service_id, issued_cards.c.card_id))
+    return connection.execute(_where_service(query, service_id)).all()
+
+
+def _reason_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code,
+                       sa.func.count().label("count"))
+             .select_from(feedback.join(issued_cards, feedback.c.card_uuid == issued_cards.c.uuid))
+             .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code)
+             .order_by(sa.desc("count"), feedback.c.override_code))
+    return connection.execute(_where_service(query, service_id)).all()
+
+
+def _suggestion_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id,
+                       issued_suggestions.c.suggestion_key,
+                       sa.func.count(sa.distinct(issued_suggestions.c.uuid)).label("offered"),
+                       sa.func.count(sa.distinct(accepted_suggestions.c.suggestion_uuid)).label("accepted"))
+             .select_from(issued_suggestions
+                          .join(issued_cards, issued_suggestions.c.card_uuid == issued_cards.c.uuid)
+                          .outerjoin(accepted_suggestions,
+                                     accepted_suggestions.c.suggestion_uuid == issued_suggestions.c.uuid))
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key)
+             .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key))
+    return connection.execute(_where_service(query, service_id)).all()
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def _card_entry(row: Any, reasons: Sequence[Any]) -> dict[str, Any]:
+    top = [{"code": r.override_code, "count": r.count} for r in reasons
+           if (r.service_id, r.card_id) == (row.service_id, row.card_id)][:3]
+    return {"service": row.service_id, "card": row.card_id, "issued": row.issued,
+            "accepted": row.accepted, "overridden": row.overridden,
+            # Of the cards a clinician acted on, the share accepted.
+            "acceptance_rate": _rate(row.accepted, row.accepted + row.overridden),
+            "top_override_reasons": top}
+
+
+def _suggestion_entry(row: Any) -> dict[str, Any]:
+    return {"service": row.service_id, "card": row.card_id, "suggestion": row.suggestion_key,
+            "offered": row.offered, "accepted": row.accepted,
+            "take_rate": _rate(row.accepted, row.offered)}
+
+
+__all__ = ["FeedbackItem", "IssuedCard", "Store"]

@@ -1,0 +1,71 @@
+"""The service under gunicorn, for tests that need real processes (several workers, SIGKILL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from scripts.postgres import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+class Gunicorn:
+    """A gunicorn master we started (its own process group), stopped by PID."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
+                cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"gunicorn did not answer: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: master and workers die mid-request."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM: graceful shutdown; SIGKILL if it takes longer than 15 s."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log: Path) -> Iterator[Gunicorn]:
+    server = Gunicorn(env, log)
+    try:
+        yield server
+    finally:
+        server.stop()

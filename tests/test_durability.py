@@ -1,0 +1,97 @@
+"""Feedback survives concurrency and crashes (issue: feedback durability), over real HTTP
+against gunicorn with two workers, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from service.store import feedback
+from tests.hookdata import SERVICE_URL, hook_request, icepick_scar
+from tests.servers import Gunicorn, gunicorn
+
+CLIENTS = 8
+ITEMS = 1000
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+    env = {"DATABASE_URL": database_url, "WEB_CONCURRENCY": "2", "CDS_TODAY": "2026-11-26",
+           "LOG_LEVEL": "WARNING"}
+    with gunicorn(env, tmp_path / "gunicorn.log") as running:
+        yield running
+
+
+def card_uuid(base: str) -> str:
+    cards = requests.post(base + SERVICE_URL, json=hook_request(icepick_scar()), timeout=10).json()["cards"]
+    return str(cards[0]["uuid"])
+
+
+def item(card: str, n: int) -> dict[str, object]:
+    """Item n: overridden at a distinct second, so each is a different piece of feedback."""
+    return {"card": card, "outcome": "overridden",
+            "outcomeTimestamp": f"2026-11-26T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"}
+
+
+def post_all(base: str, card: str, numbers: list[int], acked: list[int], stop: threading.Event) -> None:
+    with requests.Session() as session:
+        for n in numbers:
+            if stop.is_set():
+                return
+            try:
+                response = session.post(f"{base}{SERVICE_URL}/feedback",
+                                        json={"feedback": [item(card, n)]}, timeout=10)
+            except requests.RequestException:
+                return  # the server was killed mid-request: that item was never acknowledged
+            if response.status_code == 200:
+                acked.append(n)
+
+
+def run_clients(base: str, card: str, stop: threading.Event) -> tuple[list[threading.Thread], list[int]]:
+    acked: list[int] = []
+    threads = [threading.Thread(target=post_all, args=(base, card, list(range(i, ITEMS, CLIENTS)), acked, stop))
+               for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    return threads, acked
+
+
+def stored_seconds(database_url: str) -> list[str]:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(feedback.c.outcome_timestamp)).scalars().all()
+    engine.dispose()
+    return [str(r)[11:19] for r in rows]
+
+
+def test_eight_concurrent_clients_store_exactly_a_thousand(server: Gunicorn, database_url: str) -> None:
+    card = card_uuid(server.base)
+    threads, acked = run_clients(server.base, card, threading.Event())
+    for thread in threads:
+        thread.join(120)
+    assert len(acked) == ITEMS
+    report = requests.get(server.base + "/feedback-report", timeout=10).json()
+    assert len(stored_seconds(database_url)) == ITEMS
+    plan = next(c for c in report["cards"] if c["card"] == "treatment-plan-ice-pick")
+    assert plan["overridden"] == 1  # one card, overridden (a thousand times over)
+
+
+def test_sigkill_mid_load_loses_no_acknowledged_item(server: Gunicorn, database_url: str) -> None:
+    card = card_uuid(server.base)
+    stop = threading.Event()
+    threads, acked = run_clients(server.base, card, stop)
+    while len(acked) < 200 and any(t.is_alive() for t in threads):
+        threading.Event().wait(0.01)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    stored = set(stored_seconds(database_url))
+    acknowledged = {str(item(card, n)["outcomeTimestamp"])[11:19] for n in acked}
+    assert len(acknowledged) >= 200
+    assert acknowledged <= stored

@@ -1,0 +1,153 @@
+"""Feedback (CDS Hooks 2.0.1 §Feedback) over HTTP: validated, tied to the issued card, stored
+once, and counted in the report content reviewers read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.settings import Settings
+from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement
+
+FEEDBACK_URL = SERVICE_URL + "/feedback"
+OVERRIDE = "https://acne-scar-cds.example/fhir/CodeSystem/override-reason"
+
+
+@pytest.fixture
+def settings(settings: Settings, database_url: str) -> Settings:
+    return replace(settings, database_url=database_url)
+
+
+def issue_cards(client: FlaskClient) -> dict[str, dict[str, Any]]:
+    """One patient-view call; the cards by indicator."""
+    cards = client.post(SERVICE_URL, json=hook_request(icepick_scar(), isotretinoin_statement())).get_json()["cards"]
+    return {c["indicator"]: c for c in cards}
+
+
+def accepted(card: dict[str, Any], *suggestions: dict[str, Any], when: str = "2026-11-26T10:00:00Z") -> dict[str, Any]:
+    return {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": when,
+            "acceptedSuggestions": [{"id": s["uuid"]} for s in suggestions]}
+
+
+def overridden(card: dict[str, Any], code: str | None = None, when: str = "2026-11-26T10:01:00Z",
+               comment: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": when}
+    reason: dict[str, Any] = {}
+    if code:
+        reason["reason"] = {"system": OVERRIDE, "code": code, "display": code}
+    if comment:
+        reason["userComment"] = comment
+    if reason:
+        item["overrideReason"] = reason
+    return item
+
+
+def report_entry(client: FlaskClient, card_id: str) -> dict[str, Any]:
+    report = client.get("/feedback-report").get_json()
+    return next(c for c in report["cards"] if c["card"] == card_id)
+
+
+def test_accepted_and_overridden_feedback_shows_in_the_report(client: FlaskClient) -> None:
+    cards = issue_cards(client)
+    plan, warning = cards["info"], cards["warning"]
+    response = client.post(FEEDBACK_URL, json={"feedback": [
+        accepted(plan, plan["suggestions"][0]),
+        overridden(warning, "procedure-not-planned"),
+    ]})
+    assert response.status_code == 200
+    assert response.get_json() == {"stored": 2, "duplicates": 0}
+    assert report_entry(client, "isotretinoin-recent") == {
+        "service": "acne-scar-treatment", "card": "isotretinoin-recent", "issued": 1, "accepted": 0,
+        "overridden": 1, "acceptance_rate": 0.0,
+        "top_override_reasons": [{"code": "procedure-not-planned", "count": 1}]}
+    assert report_entry(client, "treatment-plan-ice-pick")["acceptance_rate"] == 1.0
+    suggestions = client.get("/feedback-report").get_json()["suggestions"]
+    taken = {s["suggestion"]: (s["offered"], s["accepted"]) for s in suggestions}
+    assert taken["tca-cross"] == (1, 1) and taken["punch-excision"] == (1, 0)
+
+
+def test_duplicate_feedback_is_stored_once(client: FlaskClient) -> None:
+    warning = issue_cards(client)["warning"]
+    item = overridden(warning, "record-incorrect")
+    assert client.post(FEEDBACK_URL, json={"feedback": [item]}).get_json() == {"stored": 1, "duplicates": 0}
+    assert client.post(FEEDBACK_URL, json={"feedback": [item, item]}).get_json() == {"stored": 0, "duplicates": 2}
+    assert report_entry(client, "isotretinoin-recent")["overridden"] == 1
+
+
+def test_feedback_on_a_card_never_issued_is_422_and_stores_nothing(client: FlaskClient) -> None:
+    warning = issue_cards(client)["warning"]
+    stranger = dict(warning, uuid="0f0f0f0f-1111-4222-8333-444455556666")
+    response = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning), overridden(stranger)]})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "unknown-card"
+    assert body["message"].startswith("feedback[1]: card 0f0f0f0f-1111-4222-8333-444455556666 was not issued")
+    assert report_entry(client, "isotretinoin-recent")["overridden"] == 0
+
+
+def test_suggestion_of_another_card_is_422(client: FlaskClient) -> None:
+    cards = issue_cards(client)
+    other = {"uuid": "9a9a9a9a-1111-4222-8333-444455556666"}
+    response = client.post(FEEDBACK_URL, json={"feedback": [accepted(cards["info"], other)]})
+    assert response.status_code == 422
+    assert "is not a suggestion of card" in response.get_json()["message"]
+
+
+def test_override_reason_not_offered_on_the_card_is_422(client: FlaskClient) -> None:
+    warning = issue_cards(client)["warning"]
+    response = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, "made-up")]})
+    assert response.status_code == 422
+    assert "override reason 'made-up' was not offered" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("item, field, message", [
+    ({"outcome": "accepted", "outcomeTimestamp": "2026-11-26T10:00:00Z"}, "acceptedSuggestions",
+     "Required when the outcome is accepted."),
+    ({"outcome": "ignored", "outcomeTimestamp": "2026-11-26T10:00:00Z"}, "outcome",
+     "Must be one of: accepted, overridden."),
+    ({"outcome": "overridden", "outcomeTimestamp": "2026-11-26T10:00:00"}, "outcomeTimestamp",
+     "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."),
+])
+def test_invalid_items_are_400_with_field_messages(client: FlaskClient, item: dict[str, Any],
+                                                   field: str, message: str) -> None:
+    warning = issue_cards(client)["warning"]
+    response = client.post(FEEDBACK_URL, json={"feedback": [dict(item, card=warning["uuid"])]})
+    assert response.status_code == 400
+    assert response.get_json()["errors"]["feedback"]["0"][field] == [message]
+
+
+def test_feedback_for_an_unknown_service_is_404(client: FlaskClient) -> None:
+    response = client.post("/cds-services/nope/feedback", json={"feedback": []})
+    assert response.status_code == 404
+
+
+def test_comments_are_not_kept_by_default(client: FlaskClient, app: Any) -> None:
+    """Free text may name a patient: stored only when FEEDBACK_KEEP_COMMENTS is on."""
+    import sqlalchemy as sa
+
+    from service.store import feedback
+    warning = issue_cards(client)["warning"]
+    client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, comment="Jane Doe declined")]})
+    with app.extensions["cds_store"].engine.connect() as connection:
+        comments = connection.execute(sa.select(feedback.c.user_comment)).scalars().all()
+    assert comments == [None]
+
+
+def test_feedback_report_command(client: FlaskClient, settings: Settings,
+                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`acne-scar-cds feedback-report` reads the same database the service writes."""
+    from service.cli import main
+
+    cards = issue_cards(client)
+    client.post(FEEDBACK_URL, json={"feedback": [overridden(cards["warning"], "benefit-outweighs-risk")]})
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    assert main(["feedback-report"]) == 0
+    out = capsys.readouterr().out
+    assert "isotretinoin-recent" in out and "benefit-outweighs-risk (1)" in out
+    assert main(["feedback-report", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {c["card"] for c in report["cards"]} == {"isotretinoin-recent", "treatment-plan-ice-pick"}
