@@ -1,7 +1,9 @@
 # acne-scar-cds: the CDS Hooks service under gunicorn, as an unprivileged user.
 #   docker build -t acne-scar-cds .
-#   docker run --rm -p 8080:8080 acne-scar-cds      # then GET http://127.0.0.1:8080/cds-services
-# Configuration is by environment variable (README, Configuration); the image sets HOST only.
+#   docker run --rm -p 8080:8080 -v $PWD/issuers.yaml:/etc/acne-scar-cds/issuers.yaml:ro \
+#     -e AUTH_ISSUERS_FILE=/etc/acne-scar-cds/issuers.yaml acne-scar-cds
+# Configuration is by environment variable (README, Configuration). The image requires signed
+# callers (AUTH_MODE=required): without trusted issuers it refuses to start and says so.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    AUTH_MODE=required
 
 # A fixed unprivileged uid/gid (numeric, so orchestrators can verify runAsNonRoot).
 RUN groupadd --system --gid 10001 cds \

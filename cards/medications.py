@@ -10,6 +10,7 @@ in the future, is *current*; a record with no end date that is not clearly curre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,11 +39,12 @@ IGNORED_STATUS = {
 ONGOING_STATUS = {"active", "on-hold", "intended", "in-progress"}
 ENDED_STATUS = {"completed", "stopped"}
 TOPICAL_ROUTE = "6064005"  # SNOMED CT: topical route
-ORAL_WORDS = ("oral", "capsule", "tablet", "by mouth")
-TOPICAL_WORDS = ("topical", "cream", "gel", "lotion", "foam", "ointment", "cutaneous")
+# Whole words: "temporal" is not oral.
+ORAL_WORDS = re.compile(r"\b(oral|orally|capsules?|tablets?|by mouth|po)\b", re.IGNORECASE)
+TOPICAL_WORDS = re.compile(r"\b(topical|cream|gel|lotion|foam|ointment|cutaneous|microsphere)\b", re.IGNORECASE)
 # Retinoids marketed only as topical forms; tretinoin is not among them (oral tretinoin
 # treats acute promyelocytic leukaemia and is never "retinoid maintenance").
-TOPICAL_ONLY = ("adapalene", "tazarotene", "trifarotene", "differin", "tazorac", "aklief")
+TOPICAL_ONLY = re.compile(r"\b(adapalene|tazarotene|trifarotene|differin|tazorac|aklief)\b", re.IGNORECASE)
 UNIT_MONTHS = {"mo": 1, "a": 12}
 UNIT_DAYS = {"d": 1, "wk": 7}
 
@@ -59,7 +61,8 @@ class Course:
 
 @dataclass(frozen=True)
 class IsotretinoinExposure:
-    """The patient's isotretinoin exposure as of today, with the records it rests on."""
+    """The patient's isotretinoin exposure as of today, with the records it rests on.
+    `last_dose` is the last dose for "past", the planned end (if known) for "current"."""
 
     status: Status = "none"
     last_dose: date | None = None
@@ -133,7 +136,10 @@ def isotretinoin_exposure(
     ]
     current = [c for c in courses if c.state == "current"]
     if current:
-        return IsotretinoinExposure("current", None, tuple(c.evidence for c in current))
+        # The planned last dose is known only when every current course has an end date.
+        ends = [c.last_dose for c in current]
+        planned = max(ends) if all(ends) else None  # type: ignore[type-var]
+        return IsotretinoinExposure("current", planned, tuple(c.evidence for c in current))
     past = sorted((c for c in courses if c.state == "past"), key=lambda c: c.last_dose or date.min)
     latest = past[-1] if past else None
     # An unknown course that began before the latest known course ended is taken to be that
@@ -208,15 +214,15 @@ def _after(start: date, duration: Any) -> date:
 def is_topical_retinoid(concept: MedicationConcept, terminology: Terminology) -> bool:
     """Topical forms only (GUIDELINE §2): a topical product code, or a retinoid ingredient
     whose form, route or text says topical and nothing says oral."""
-    words = " ".join(concept.texts + concept.form_texts).lower()
-    if any(w in words for w in ORAL_WORDS):
+    words = " ".join(concept.texts + concept.form_texts)
+    if ORAL_WORDS.search(words):
         return False
     if terminology["topical-retinoid-product"].matches(concept.codings):
         return True
     if not terminology["retinoid-ingredient"].matches(concept.codings, concept.texts):
         return False
     topical_route = TOPICAL_ROUTE in concept.route_codes
-    return topical_route or any(w in words for w in TOPICAL_WORDS + TOPICAL_ONLY)
+    return topical_route or bool(TOPICAL_WORDS.search(words) or TOPICAL_ONLY.search(words))
 
 
 def topical_retinoids(

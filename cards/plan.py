@@ -21,6 +21,7 @@ from cards.record import PatientRecord, Scarring
 from cards.terminology import SNOMED
 
 MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")
+PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
 OLD_SCAR_YEARS = 5  # R8 (Knor 2004, weak evidence)
 TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
 
@@ -43,6 +44,8 @@ def plan_variant(scarring: Scarring) -> str:
         return "treatment-plan-ice-pick"
     if morphs & {"rolling", "boxcar"}:
         return "treatment-plan-rolling-boxcar"
+    if morphs == {"hypertrophic"}:
+        return "treatment-plan-hypertrophic"
     return "treatment-plan-unspecified"
 
 
@@ -57,6 +60,9 @@ def treatment_plan(
     if record.skin_type is None:
         blocks.append(Block("energy-based", "R4-skin-type-unknown"))
     codes, first_line = _procedures(scarring, variant, content.catalogue)
+    if variant in PROCEDURE_PLANS and record.skin_type is not None and record.skin_type.value >= 4:
+        extra = content.catalogue.plans["skin-of-colour"]["by_grade"]["unknown"]
+        codes += [c for c in extra if c not in codes]
     allowed, withheld = _filter(codes, blocks, content)
     suggestions = [_procedure_suggestion(content.procedures[c], c in first_line, record, content)
                    for c in allowed]
@@ -67,7 +73,7 @@ def treatment_plan(
         card=variant,
         params={"scar_years": str(_scar_years(scarring, today) or "")},
         basis=basis + record.topical_retinoids,
-        sections=tuple(_sections(record, variant, today)),
+        sections=tuple(_sections(record, variant, today, retinoid_withheld)),
         suggestions=tuple(suggestions + retinoid),
         withheld=tuple(withheld + retinoid_withheld),
     )
@@ -109,7 +115,7 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _sections(record: PatientRecord, variant: str, today: date) -> Iterable[str]:
+def _sections(record: PatientRecord, variant: str, today: date, retinoid_withheld: list[str]) -> Iterable[str]:
     scarring = record.scarring
     assert scarring is not None
     if variant == "treatment-plan-macular":
@@ -125,7 +131,10 @@ def _sections(record: PatientRecord, variant: str, today: date) -> Iterable[str]
         if (_scar_years(scarring, today) or 0) > OLD_SCAR_YEARS:
             yield "scar-age-old"
         yield "expectations"
-    yield "retinoid-in-use" if record.topical_retinoids else "maintenance"
+    if retinoid_withheld:
+        yield "maintenance-deferred"
+    else:
+        yield "retinoid-in-use" if record.topical_retinoids else "maintenance"
 
 
 def _scar_years(scarring: Scarring, today: date) -> int | None:

@@ -8,9 +8,10 @@ not taken, MedicationRequests entered in error, cancelled or draft.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from fhir.resources.R4B.condition import Condition
@@ -23,20 +24,28 @@ from cards.concepts import (
     Evidence,
     codings_of,
     condition_text,
+    first_code,
     is_active_condition,
     is_fact_condition,
+    texts_of,
 )
 from cards.dates import to_date
 from cards.terminology import Terminology
 
 Morphology = Literal["ice-pick", "rolling", "boxcar", "hypertrophic", "macular"]
-MORPHOLOGY_TEXT: dict[str, tuple[str, ...]] = {
-    "ice-pick": ("ice pick", "ice-pick", "icepick", "pin prick", "pin-prick", "pinprick"),
-    "rolling": ("rolling",),
-    "boxcar": ("boxcar", "box car", "box-car"),
-    "hypertrophic": ("hypertrophic",),
-    "macular": ("macular",),
+# Whole words only: "controlling" is not a rolling scar.
+MORPHOLOGY_TEXT: dict[str, re.Pattern[str]] = {
+    "ice-pick": re.compile(r"\b(ice[ -]?pick|pin[ -]?prick)\b", re.IGNORECASE),
+    "rolling": re.compile(r"\brolling\b", re.IGNORECASE),
+    "boxcar": re.compile(r"\bbox[ -]?car\b", re.IGNORECASE),
+    "hypertrophic": re.compile(r"\bhypertrophic\b", re.IGNORECASE),
+    "macular": re.compile(r"\bmacular\b", re.IGNORECASE),
 }
+ACNE_WORD = re.compile(r"\bacne\b", re.IGNORECASE)
+# How long a pregnancy-status answer stays true: a positive one for a pregnancy's length, a
+# negative one only briefly (GUIDELINE §1: never treat "not recorded" as "not present").
+PREGNANT_FOR = timedelta(weeks=42)
+NOT_PREGNANT_FOR = timedelta(days=30)
 # Condition.severity -> Goodman & Baron grade (GUIDELINE §2; Goodman 2006).
 SEVERITY_GRADE = {"255604002": 2, "6736007": 3, "24484000": 4}
 
@@ -115,7 +124,7 @@ def build_record(
         isotretinoin=medications.isotretinoin_exposure(resources, terminology, today),
         topical_retinoids=medications.topical_retinoids(resources, terminology),
         skin_type=_skin_type(observations, terminology),
-        pregnancy=_pregnancy(conditions, observations, terminology),
+        pregnancy=_pregnancy(conditions, observations, terminology, today),
         keloid=tuple(_ev(c, "keloid history") for c in conditions
                      if terminology["keloid"].matches(codings_of(c.code))),
         herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
@@ -131,7 +140,7 @@ def _ev(resource: FHIRResourceModel, text: str) -> Evidence:
 
 
 def _acne(conditions: Iterable[Condition], terminology: Terminology) -> list[Condition]:
-    return [c for c in conditions if terminology["acne"].matches(codings_of(c.code))]
+    return [c for c in conditions if terminology["acne"].matches(codings_of(c.code), texts_of(c.code))]
 
 
 def _scarring(
@@ -143,7 +152,8 @@ def _scarring(
     """Acne scarring present (GUIDELINE §2): an acne-specific scar code, or a non-specific scar
     code with acne in its text or an acne Condition on the record. L70.2 is not in either set."""
     has_acne = bool(_acne(conditions, terminology))
-    scars = [c for c in conditions if _is_acne_scar(c, terminology, has_acne)]
+    scars = [c for c in conditions
+             if _is_acne_scar(c, terminology, has_acne) and first_code(c.clinicalStatus) != "resolved"]
     if not scars:
         return None
     morphologies = frozenset(m for c in scars for m in _morphologies(c, terminology))
@@ -169,16 +179,14 @@ def _is_acne_scar(condition: Condition, terminology: Terminology, has_acne: bool
     if not terminology["skin-scar-unspecified"].matches(codings):
         return False
     texts = [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]
-    return has_acne or any("acne" in t.lower() for t in texts)
+    return has_acne or any(ACNE_WORD.search(t) for t in texts)
 
 
 def _morphologies(condition: Condition, terminology: Terminology) -> set[str]:
     system = terminology.codesystem_url("acne-scar-morphology")
     found = {c.code for c in codings_of(condition.code) if c.system == system}
-    text = " ".join(
-        [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]
-    ).lower()
-    found |= {m for m, words in MORPHOLOGY_TEXT.items() if any(w in text for w in words)}
+    text = " ".join([condition_text(condition) or ""] + [n.text or "" for n in condition.note or []])
+    found |= {m for m, pattern in MORPHOLOGY_TEXT.items() if pattern.search(text)}
     return found & set(MORPHOLOGY_TEXT)
 
 
@@ -195,7 +203,8 @@ def _grade(
         for coding in codings_of(scar.severity):
             if coding.code in SEVERITY_GRADE:
                 grade = SEVERITY_GRADE[coding.code]
-                return grade, Evidence(f"Condition/{scar.id}", f"severity {coding.display or coding.code} (grade {grade})")
+                text = f"severity {coding.display or coding.code} (grade {grade})"
+                return grade, Evidence(f"Condition/{scar.id}", text)
     return None, None
 
 
@@ -263,9 +272,11 @@ def _skin_type(observations: list[Observation], terminology: Terminology) -> Ski
 
 
 def _pregnancy(
-    conditions: list[Condition], observations: list[Observation], terminology: Terminology
+    conditions: list[Condition], observations: list[Observation], terminology: Terminology, today: date
 ) -> Pregnancy:
-    """Pregnant if an active pregnancy Condition or the latest status Observation says so."""
+    """Pregnant if an active pregnancy Condition or the latest status Observation says so; a
+    status answer older than it can still be true (42 weeks, 30 days for "not pregnant") is
+    read as unknown."""
     pregnant = terminology["pregnant"]
     active = [c for c in conditions
               if pregnant.matches(codings_of(c.code)) and is_active_condition(c)]
@@ -275,10 +286,15 @@ def _pregnancy(
                   if terminology["pregnancy-status"].matches(codings_of(o.code))]
     for obs in sorted(status_obs, key=_obs_date, reverse=True):
         answer = codings_of(obs.valueCodeableConcept)
-        when = to_date(obs.effectiveDateTime, "latest") if obs.effectiveDateTime else None
-        on = f" on {when.isoformat()}" if when else ""
-        if pregnant.matches(answer):
-            return Pregnancy("pregnant", (Evidence(f"Observation/{obs.id}", f"pregnancy status: pregnant{on}"),))
-        if terminology["not-pregnant"].matches(answer):
-            return Pregnancy("not-pregnant", (Evidence(f"Observation/{obs.id}", f"pregnancy status: not pregnant{on}"),))
+        is_pregnant, is_not = pregnant.matches(answer), terminology["not-pregnant"].matches(answer)
+        if not (is_pregnant or is_not):
+            continue
+        when = _obs_date(obs)
+        evidence = Evidence(f"Observation/{obs.id}",
+                            f"pregnancy status: {'pregnant' if is_pregnant else 'not pregnant'} on {when}")
+        if is_pregnant and today - when <= PREGNANT_FOR:
+            return Pregnancy("pregnant", (evidence,))
+        if is_not and today - when <= NOT_PREGNANT_FOR:
+            return Pregnancy("not-pregnant", (evidence,))
+        break  # the latest answer is too old to rely on
     return Pregnancy("unknown")

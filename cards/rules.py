@@ -38,7 +38,12 @@ def isotretinoin_timing(record: PatientRecord, today: date) -> Finding | None:
         return Finding("isotretinoin-pregnancy", basis=exposure.evidence + record.pregnancy.evidence,
                        blocks=(ISOTRETINOIN_BLOCK, *PREGNANCY_BLOCKS))
     if exposure.status == "current":
-        return Finding("isotretinoin-current", basis=exposure.evidence, blocks=(ISOTRETINOIN_BLOCK,))
+        planned = {}
+        if exposure.last_dose:  # a course with a planned end: give the date (R3)
+            planned = {"planned_end": exposure.last_dose.isoformat(),
+                       "defer_until": add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS).isoformat()}
+        return Finding("isotretinoin-current", planned, exposure.evidence, (ISOTRETINOIN_BLOCK,),
+                       sections=("isotretinoin-planned-end",) if planned else ())
     if exposure.status == "unknown":
         return Finding("isotretinoin-last-dose-unknown", basis=exposure.evidence,
                        blocks=(ISOTRETINOIN_BLOCK,))
@@ -62,7 +67,8 @@ def skin_of_colour(record: PatientRecord, today: date) -> Finding | None:
     if skin is None or skin.value < 4:
         return None
     return Finding("skin-of-colour", {"skin_type": skin.roman}, (skin.evidence,),
-                   (Block("skin-of-colour-avoid", "R4-skin-of-colour"),))
+                   (Block("skin-of-colour-avoid", "R4-skin-of-colour"),
+                    Block("skin-of-colour-prefer-non-ablative", "R4-prefer-non-ablative")))
 
 
 def pregnancy(record: PatientRecord, today: date) -> Finding | None:

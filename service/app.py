@@ -13,6 +13,7 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 
 from cards.engine import Engine
+from service.guard import auth_policy, install_guard
 from service.registry import Registry, default_registry
 from service.settings import Settings
 from service.store import Store
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.extensions["cds_store"] = store = Store.from_url(settings.database_url)
     if settings.migrate_on_start:
         store.migrate()
+    install_guard(app, auth_policy(settings))
     CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST", "OPTIONS"],
          allow_headers=["Content-Type", "Authorization"], max_age=600)
     app.register_blueprint(bp)

@@ -32,6 +32,14 @@ class BadRequest(ServiceError):
     code = "invalid-request"
 
 
+class NotAuthorised(ServiceError):
+    """401: the caller's JWT failed a check. The body says no more than that (which check
+    failed is in the log), so it does not help an attacker."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class UnknownService(ServiceError):
     """404: no CDS service with that id (CDS Hooks §Calling a CDS Service)."""
 

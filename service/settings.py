@@ -28,6 +28,31 @@ def _flag(value: str) -> bool:
     raise ValueError("use true or false")
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f"use one of {', '.join(allowed)}")
+        return value.lower()
+
+    return parse
+
+
+def _algorithms(value: str) -> tuple[str, ...]:
+    """Asymmetric algorithms only: `none` and HMAC would let anyone sign (CDS Hooks §Trusting)."""
+    algorithms = _csv(value)
+    supported = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+    if not algorithms or not set(algorithms) <= supported:
+        raise ValueError(f"use asymmetric algorithms from {', '.join(sorted(supported))}")
+    return algorithms
+
+
+def _non_negative_int(value: str) -> int:
+    parsed = int(value)
+    if parsed < 0:
+        raise ValueError("must be 0 or more")
+    return parsed
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         parsed = kind(value)
@@ -56,6 +81,15 @@ class Settings:
     database_url: str = "sqlite:///data/acne-scar-cds.sqlite3"
     migrate_on_start: bool = True
     feedback_keep_comments: bool = False
+    auth_mode: str = "off"
+    auth_issuers_file: str | None = None
+    auth_issuers: str | None = None
+    auth_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    auth_clock_skew: int = 60
+    auth_tenants: tuple[str, ...] = ()
+    public_base_url: str | None = None
+    jwks_timeout: float = 2.0
+    jwks_cache_ttl: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,4 +122,13 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "database_url": ("DATABASE_URL", str),
     "migrate_on_start": ("DB_MIGRATE_ON_START", _flag),
     "feedback_keep_comments": ("FEEDBACK_KEEP_COMMENTS", _flag),
+    "auth_mode": ("AUTH_MODE", _choice("off", "required")),
+    "auth_issuers_file": ("AUTH_ISSUERS_FILE", str),
+    "auth_issuers": ("AUTH_ISSUERS", str),
+    "auth_algorithms": ("AUTH_ALGORITHMS", _algorithms),
+    "auth_clock_skew": ("AUTH_CLOCK_SKEW", _non_negative_int),
+    "auth_tenants": ("AUTH_TENANTS", _csv),
+    "public_base_url": ("PUBLIC_BASE_URL", lambda v: v.rstrip("/")),
+    "jwks_timeout": ("JWKS_TIMEOUT", _positive(float)),
+    "jwks_cache_ttl": ("JWKS_CACHE_TTL", _positive(int)),
 }

@@ -9,6 +9,8 @@ FEEDBACK_KEEP_COMMENTS is on (they may name a patient).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +60,15 @@ accepted_suggestions = sa.Table(
     sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), primary_key=True),
     sa.Column("suggestion_uuid", sa.String(36), sa.ForeignKey("issued_suggestions.uuid"), primary_key=True),
 )
+
+
+# JWT ids seen within their tokens' lifetime (CDS Hooks §Trusting CDS Clients: no replay).
+seen_tokens = sa.Table(
+    "seen_tokens", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # sha256(iss, jti): fixed width
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+PURGE_EVERY = 64  # delete expired token ids on about one insert in this many
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,21 @@ class Store:
         """Raise when the database cannot be reached (readiness)."""
         with self.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
+
+    def remember_token(self, iss: str, jti: str, expires: int) -> bool:
+        """Record a token id until `expires` (epoch seconds); False when it was seen before."""
+        key = hashlib.sha256(f"{iss}\0{jti}".encode()).hexdigest()
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(seen_tokens.insert().values(
+                    key=key, expires_at=datetime.fromtimestamp(expires, UTC)))
+        except sa.exc.IntegrityError:
+            return False
+        if secrets.randbelow(PURGE_EVERY) == 0:
+            with self.engine.begin() as connection:
+                connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
+        return True
 
     def record_issued(self, service_id: str, hook_instance: str, cards: Sequence[RenderedCard],
                       at: datetime | None = None) -> None:

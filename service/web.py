@@ -18,7 +18,8 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response serialised with orjson."""
     # Non-string keys: marshmallow keys list errors by index.
-    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, headers=headers, mimetype="application/json")
+    payload = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    return Response(payload, status=status, headers=headers, mimetype="application/json")
 
 
 def json_body() -> dict[str, Any]:
@@ -44,7 +45,8 @@ def register_error_handlers(app: Flask) -> None:
     def service_error(exc: ServiceError) -> Response:
         if exc.status >= 500:
             log.error("request failed: %s", exc.code)
-        return json_response(exc.body(), exc.status)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return json_response(exc.body(), exc.status, headers)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:

@@ -22,12 +22,19 @@ from referencing.jsonschema import DRAFT202012
 
 from service.app import create_app
 from service.settings import Settings
+from service.store import metadata
+from tests.hookdata import hook_request, icepick_scar, isotretinoin_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT / "service" / "openapi.yaml"
 SPEC_URI = "urn:acne-scar-cds:openapi"
 SERVICE = "/cds-services/acne-scar-treatment"
 HOOK_PATH = "/cds-services/{id}"
+FEEDBACK = SERVICE + "/feedback"
+FEEDBACK_PATH = "/cds-services/{id}/feedback"
+REPORT = "/feedback-report"
+OVERRIDE_SYSTEM = "https://acne-scar-cds.example/fhir/CodeSystem/override-reason"
+WHEN = "2026-11-26T10:00:00Z"
 MORPHOLOGY = "https://acne-scar-cds.example/fhir/CodeSystem/acne-scar-morphology"
 SEARCH_KEYS = ("medicationStatements", "medicationRequests", "medicationDispenses", "observations")
 
@@ -121,9 +128,9 @@ def test_repo_root_openapi_is_the_served_file() -> None:
     assert root.resolve() == SPEC_PATH
 
 
-# Routes whose contract is still to be written (feedback is being built). Remove a route from
-# here when its path is added to openapi.yaml; any other route missing from the spec fails.
-NOT_YET_IN_CONTRACT = {"/cds-services/{id}/feedback", "/feedback-report"}
+# Routes whose contract is still to be written (none today). Remove a route from here when its
+# path is added to openapi.yaml; any other route missing from the spec fails.
+NOT_YET_IN_CONTRACT: frozenset[str] = frozenset()
 
 
 def test_every_route_of_the_app_is_in_the_contract(client: FlaskClient,
@@ -183,6 +190,10 @@ def test_the_contracts_example_request_is_answered_with_cards(
     ("Discovery", ("paths", "/cds-services", "get", "responses", "200")),
     ("PatientViewRequest", ("components", "schemas", "HookRequest")),
     ("PatientViewResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
+    ("FeedbackAccepted", ("components", "schemas", "FeedbackRequest")),
+    ("FeedbackOverridden", ("components", "schemas", "FeedbackRequest")),
+    ("FeedbackOverriddenNoReason", ("components", "schemas", "FeedbackRequest")),
+    ("FeedbackReport", ("paths", REPORT, "get", "responses", "200")),
 ])
 def test_the_contracts_examples_follow_its_schemas(spec: dict[str, Any], name: str,
                                                    ref: tuple[str, ...]) -> None:
@@ -190,6 +201,44 @@ def test_the_contracts_examples_follow_its_schemas(spec: dict[str, Any], name: s
         ref = (*ref, "content", "application/json", "schema")
     example = spec["components"]["examples"][name]["value"]
     assert errors_of(validator(spec, pointer(*ref)), example) == []
+
+
+def contract_examples() -> list[tuple[str, tuple[str, ...], Any]]:
+    """Every example in the contract, with the pointer parts of the schema it illustrates:
+    request bodies, responses (inline or shared) and schema-level `examples`."""
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    named = spec["components"]["examples"]
+    cases: list[tuple[str, tuple[str, ...], Any]] = []
+
+    def content(where: tuple[str, ...], holder: dict[str, Any]) -> None:
+        for media, obj in holder.get("content", {}).items():
+            for name, example in obj.get("examples", {}).items():
+                if "$ref" in example:
+                    example = named[example["$ref"].rsplit("/", 1)[-1]]
+                cases.append((f"{' '.join(where[1:])} {media} {name}",
+                              (*where, "content", media, "schema"), example["value"]))
+
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            content(("paths", path, method, "requestBody"), operation.get("requestBody", {}))
+            for status, response in operation["responses"].items():
+                content(("paths", path, method, "responses", status), response)
+    for name, response in spec["components"]["responses"].items():
+        content(("components", "responses", name), response)
+    for name, schema in spec["components"]["schemas"].items():
+        for n, example in enumerate(schema.get("examples", [])):
+            cases.append((f"schema {name} {n}", ("components", "schemas", name), example))
+    return cases
+
+
+@pytest.mark.parametrize("where, example", [pytest.param(ref, value, id=name)
+                                             for name, ref, value in contract_examples()])
+def test_every_example_follows_its_schema(spec: dict[str, Any], where: tuple[str, ...],
+                                          example: Any) -> None:
+    """Integrators copy the examples and fuzzers seed from them: each must be valid."""
+    assert errors_of(validator(spec, pointer(*where)), example) == []
 
 
 @pytest.mark.parametrize("change, broken", [
@@ -280,3 +329,225 @@ def test_413_follows_the_contract(settings: Settings, spec: dict[str, Any]) -> N
     assert response.status_code == 413
     assert response.get_json()["error"] == "payload-too-large"
     assert errors_of(response_validator(spec, HOOK_PATH, "post", 413), response.get_json()) == []
+
+
+# ----- feedback (CDS Hooks §Feedback) ------------------------------------------------------
+
+
+def issue_cards(client: FlaskClient) -> dict[str, dict[str, Any]]:
+    """One patient-view call (ice-pick scars, isotretinoin stopped two months ago): the
+    treatment plan (`info`, with suggestions) and the isotretinoin warning (`warning`, with
+    override reasons), by indicator."""
+    response = client.post(SERVICE, json=hook_request(icepick_scar(), isotretinoin_statement()))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    cards = {c["indicator"]: c for c in response.get_json()["cards"]}
+    assert cards["info"]["suggestions"] and cards["warning"]["overrideReasons"]
+    return cards
+
+
+def accepted(card: dict[str, Any], when: str = WHEN) -> dict[str, Any]:
+    """The card's first suggestion accepted."""
+    return {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": when,
+            "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]}
+
+
+def overridden(card: dict[str, Any], code: str | None = None, when: str = WHEN) -> dict[str, Any]:
+    """The card overridden, with the override reason `code` when given."""
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": when}
+    if code:
+        item["overrideReason"] = {"reason": {"system": OVERRIDE_SYSTEM, "code": code},
+                                  "userComment": "Discussed with the patient."}
+    return item
+
+
+def feedback_request_errors(spec: dict[str, Any], body: Any) -> list[str]:
+    return errors_of(validator(spec, pointer("components", "schemas", "FeedbackRequest")), body)
+
+
+def test_feedback_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
+    cards = issue_cards(client)
+    body = {"feedback": [accepted(cards["info"]),
+                         overridden(cards["warning"], cards["warning"]["overrideReasons"][0]["code"])]}
+    assert feedback_request_errors(spec, body) == []
+    schema = response_validator(spec, FEEDBACK_PATH, "post", 200)
+
+    first = client.post(FEEDBACK, json=body)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    assert errors_of(schema, first.get_json()) == []
+    assert first.get_json() == {"stored": 2, "duplicates": 0}
+
+    again = client.post(FEEDBACK, json=body, content_type="application/fhir+json")
+    assert again.status_code == 200
+    assert errors_of(schema, again.get_json()) == []
+    assert again.get_json() == {"stored": 0, "duplicates": 2}, "a resend is stored once"
+
+
+FEEDBACK_ERROR_CASES = {
+    "malformed JSON": (
+        lambda c, cards: c.post(FEEDBACK, data="{", content_type="application/json"),
+        400, "invalid-request"),
+    "feedback not a list": (
+        lambda c, cards: c.post(FEEDBACK, json={"feedback": {"card": cards["info"]["uuid"]}}),
+        400, "invalid-request"),
+    "item fields": (
+        lambda c, cards: c.post(FEEDBACK, json={"feedback": [
+            overridden(cards["warning"]), dict(accepted(cards["info"]), acceptedSuggestions=[])]}),
+        400, "invalid-request"),
+    "unknown service": (
+        lambda c, cards: c.post("/cds-services/no-such-service/feedback",
+                                json={"feedback": [overridden(cards["warning"])]}),
+        404, "unknown-service"),
+    "GET": (
+        lambda c, cards: c.get(FEEDBACK),
+        405, "method-not-allowed"),
+    "text/plain": (
+        lambda c, cards: c.post(FEEDBACK, data="{}", content_type="text/plain"),
+        415, "unsupported-media-type"),
+    "card never issued": (
+        lambda c, cards: c.post(FEEDBACK, json={"feedback": [
+            overridden(cards["warning"]),
+            overridden(dict(cards["warning"], uuid="0f0f0f0f-1111-4222-8333-444455556666"))]}),
+        422, "unknown-card"),
+    "suggestion of another card": (
+        lambda c, cards: c.post(FEEDBACK, json={"feedback": [dict(
+            accepted(cards["info"]), acceptedSuggestions=[{"id": "9a9a9a9a-1111-4222-8333-444455556666"}])]}),
+        422, "unknown-card"),
+    "override reason not offered": (
+        lambda c, cards: c.post(FEEDBACK, json={"feedback": [overridden(cards["warning"], "made-up")]}),
+        422, "unknown-card"),
+}
+
+
+@pytest.mark.parametrize("case", list(FEEDBACK_ERROR_CASES))
+def test_feedback_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, Any],
+                                                    case: str) -> None:
+    send, status, code = FEEDBACK_ERROR_CASES[case]
+    response = send(client, issue_cards(client))
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["error"] == code
+    assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", status), body) == []
+
+
+def test_feedback_field_errors_are_keyed_by_item_index(client: FlaskClient,
+                                                       spec: dict[str, Any]) -> None:
+    cards = issue_cards(client)
+    body = {"feedback": [
+        overridden(cards["warning"]),
+        {"card": cards["info"]["uuid"], "outcome": "accepted", "outcomeTimestamp": WHEN},
+        dict(overridden(cards["warning"]), outcomeTimestamp="2026-11-26T10:00:00"),
+    ]}
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", 400), answer) == []
+    assert answer["errors"] == {"feedback": {
+        "1": {"acceptedSuggestions": ["Required when the outcome is accepted."]},
+        "2": {"outcomeTimestamp": ["Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."]},
+    }}
+
+
+def test_unknown_card_names_the_item_and_stores_nothing(client: FlaskClient) -> None:
+    cards = issue_cards(client)
+    stranger = dict(cards["warning"], uuid="0f0f0f0f-1111-4222-8333-444455556666")
+    response = client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"]),
+                                                        overridden(stranger)]})
+    assert response.status_code == 422
+    assert response.get_json()["item"] == 1
+    report = client.get(REPORT).get_json()
+    assert all(c["overridden"] == 0 for c in report["cards"]), "a refused request stores nothing"
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda b: b.update(feedback=[]), id="no items"),
+    pytest.param(lambda b: b["feedback"][0].pop("outcomeTimestamp"), id="no outcomeTimestamp"),
+    pytest.param(lambda b: b["feedback"][0].update(outcome="ignored"), id="outcome ignored"),
+    pytest.param(lambda b: b["feedback"][0].update(outcomeTimestamp="2026-11-26T10:00:00"),
+                 id="no time zone"),
+    pytest.param(lambda b: b["feedback"][0].update(card="not-a-uuid"), id="card not a uuid"),
+    pytest.param(lambda b: b["feedback"][0].pop("acceptedSuggestions"),
+                 id="accepted without suggestions"),
+    pytest.param(lambda b: b["feedback"][0].update(acceptedSuggestions=[]),
+                 id="accepted, empty suggestions"),
+    pytest.param(lambda b: b["feedback"][0].update(overrideReason={"userComment": "x"}),
+                 id="accepted with overrideReason"),
+    pytest.param(lambda b: b["feedback"][0].update(outcome="overridden"),
+                 id="overridden with acceptedSuggestions"),
+    pytest.param(lambda b: b["feedback"][0].update(
+        outcome="overridden", acceptedSuggestions=None, overrideReason={"userComment": "x" * 2001}),
+        id="userComment too long"),
+    pytest.param(lambda b: b["feedback"][0].update(
+        outcome="overridden", acceptedSuggestions=None, overrideReason={"reason": {"system": "s"}}),
+        id="reason without code"),
+])
+def test_the_feedback_schema_refuses_what_the_service_refuses(
+    client: FlaskClient, spec: dict[str, Any], change: Any
+) -> None:
+    """The request schema and the service agree: what one refuses, the other refuses too."""
+    body = {"feedback": [accepted(issue_cards(client)["info"])]}
+    assert feedback_request_errors(spec, body) == []
+    change(body)
+    if body["feedback"]:
+        body["feedback"][0] = {k: v for k, v in body["feedback"][0].items() if v is not None}
+    assert feedback_request_errors(spec, body) != []
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+
+
+def test_feedback_413_follows_the_contract(settings: Settings, spec: dict[str, Any]) -> None:
+    small = create_app(dataclasses.replace(settings, max_body_bytes=1024)).test_client()
+    response = small.post(FEEDBACK, json={"feedback": [], "padding": "x" * 2048})
+    assert response.status_code == 413
+    assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", 413), response.get_json()) == []
+
+
+def test_feedback_503_when_the_store_is_down(client: FlaskClient, spec: dict[str, Any]) -> None:
+    cards = issue_cards(client)
+    metadata.drop_all(client.application.extensions["cds_store"].engine)  # the database is gone
+    response = client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"])]})
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "store-unavailable"
+    assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", 503), body) == []
+
+
+# ----- feedback report ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?service=acne-scar-treatment"])
+def test_empty_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any],
+                                                    query: str) -> None:
+    response = client.get(REPORT + query)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": [], "suggestions": []}
+    assert errors_of(response_validator(spec, REPORT, "get", 200), response.get_json()) == []
+
+
+def test_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
+    cards = issue_cards(client)
+    schema = response_validator(spec, REPORT, "get", 200)
+    client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"], "procedure-not-planned")]})
+
+    report = client.get(REPORT).get_json()
+    assert errors_of(schema, report) == []
+    by_card = {c["card"]: c for c in report["cards"]}
+    assert by_card["isotretinoin-recent"]["acceptance_rate"] == 0.0
+    assert by_card["isotretinoin-recent"]["top_override_reasons"] == [
+        {"code": "procedure-not-planned", "count": 1}]
+    assert by_card["treatment-plan-ice-pick"]["acceptance_rate"] is None, "nobody acted on it yet"
+    assert report["suggestions"], "the plan's suggestions are listed as offered"
+
+    client.post(FEEDBACK, json={"feedback": [accepted(cards["info"])]})
+    narrowed = client.get(REPORT + "?service=acne-scar-treatment").get_json()
+    assert errors_of(schema, narrowed) == []
+    assert {c["card"]: c["acceptance_rate"] for c in narrowed["cards"]}["treatment-plan-ice-pick"] == 1.0
+    assert any(s["accepted"] == 1 and s["take_rate"] == 1.0 for s in narrowed["suggestions"])
+
+
+def test_feedback_report_for_an_unknown_service_is_404(client: FlaskClient,
+                                                       spec: dict[str, Any]) -> None:
+    response = client.get(REPORT + "?service=no-such-service")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "unknown-service"
+    assert errors_of(response_validator(spec, REPORT, "get", 404), response.get_json()) == []

@@ -47,19 +47,7 @@ OPTIONAL_KEYS = {"description", "suggested", "not_suggested", "first_suggested"}
 CARD_KEYS = {"card", "indicator", "summary_contains", "detail_contains", "detail_excludes"}
 
 # fixture -> why the engine is clinically wrong there (see the final report of the fixtures work).
-KNOWN_DEFECTS: dict[str, str] = {
-    "active-acne-snomed": (
-        "R2 missed: active acne coded only as SNOMED CT 88616000 |Acne vulgaris| is not recognised; "
-        "GUIDELINE §2 defines active acne as SNOMED <<11381005 (descendants included), but "
-        "cards/content/valuesets/acne.json expands to 11381005 alone and the engine does no "
-        "subsumption, so scar procedures are offered over active acne"
-    ),
-    "icepick-note-controlling": (
-        "morphology text matched as a substring: 'controlling' in a note makes pure ice-pick scars "
-        "'rolling' (cards/record.py MORPHOLOGY_TEXT uses `w in text`), adding the rolling and "
-        "mixed sections ('TCA CROSS and punch excision are not suitable') and a subcision order"
-    ),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _load_scenarios() -> list[tuple[str, dict[str, Any]]]:

@@ -1,0 +1,62 @@
+"""The gate in front of every endpoint: the caller's JWT is checked before the view runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, current_app, g, request
+
+from service.auth import AuthPolicy, Unauthorized, load_issuers, verify
+from service.errors import NotAuthorised
+from service.settings import Settings, SettingsError
+
+log = logging.getLogger("acne_scar_cds")
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml"}
+
+
+def auth_policy(settings: Settings) -> AuthPolicy | None:
+    """The policy for AUTH_MODE=required; None when auth is off. Refuses to start a service
+    that requires auth but trusts nobody."""
+    if settings.auth_mode == "off":
+        log.warning("AUTH_MODE=off: any caller can get patient guidance. Never run like this "
+                    "next to real patient data; see README 'Registering with an EHR'.")
+        return None
+    issuers = load_issuers(settings.auth_issuers_file, settings.auth_issuers)
+    if not issuers:
+        raise SettingsError("AUTH_MODE=required but no trusted issuer is configured: set "
+                            "AUTH_ISSUERS_FILE (a YAML/JSON list of {iss, jwks_url | jwks_file | "
+                            "jku_allowed}) or AUTH_ISSUERS (the same, inline)")
+    return AuthPolicy(issuers, settings.auth_algorithms, settings.auth_clock_skew, settings.auth_tenants,
+                      settings.jwks_timeout, settings.jwks_cache_ttl)
+
+
+def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
+    """Check every request but preflights and the operational endpoints."""
+    if policy is None:
+        return
+
+    @app.before_request
+    def authenticate() -> None:
+        if request.method == "OPTIONS" or request.path in OPEN_PATHS:
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("no-bearer-token")
+            verify(token.strip(), *audiences(), policy=policy, store=current_app.extensions["cds_store"])
+        except Unauthorized as exc:
+            g.auth_rejected = exc.reason
+            log.warning(json.dumps({"event": "auth-rejected", "reason": exc.reason, "path": request.path
+                                    if request.url_rule is None else request.url_rule.rule}))
+            raise NotAuthorised("The request is not authorised.") from None
+
+
+def audiences() -> tuple[list[str]]:
+    """`aud` must be the URL called (CDS Hooks §Trusting CDS Clients), with or without a
+    trailing slash; behind a proxy, PUBLIC_BASE_URL says what the client called."""
+    settings: Settings = current_app.extensions["cds_settings"]
+    base = settings.public_base_url or request.host_url.rstrip("/")
+    url = base + request.path.rstrip("/")
+    return ([url, url + "/"],)
