@@ -1,13 +1,16 @@
 """Feedback (CDS Hooks 2.0.1 §Feedback): tie each item to the card this service issued, check
 it against that card, and store it once.
 
-All items of a request are checked before any is stored: a request with one unknown card
-stores nothing and says which card, so a retry after a fix cannot double-count.
+Valid items are stored even when others in the same request are not: an item about a card this
+service never issued (or naming a suggestion or override reason that card did not carry) can
+never become valid, so refusing its neighbours would only lose them. The answer lists every
+rejected item; when no item could be stored, it is a 422.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from marshmallow import ValidationError
@@ -28,11 +31,21 @@ def record_feedback(service_id: str, body: Mapping[str, Any], store: Store, cata
         raise BadRequest("The feedback does not follow CDS Hooks 2.0.1.", errors=exc.messages) from None
     try:
         issued = store.issued(service_id, (str(i["card"]) for i in items))
-        checked = [_check(i, n, issued, catalogue, keep_comments) for n, i in enumerate(items)]
+        checked, rejected = [], []
+        for n, item in enumerate(items):
+            try:
+                checked.append(_check(item, n, issued, catalogue, keep_comments))
+            except UnknownCard as exc:
+                rejected.append({"item": n, "error": exc.code, "message": exc.message})
+        if not checked:
+            raise UnknownCard(f"No item could be stored: {rejected[0]['message']}", rejected=rejected)
         stored = store.add_feedback(checked)
     except SQLAlchemyError:
         raise StoreUnavailable("The feedback store is unavailable; nothing was stored. Retry later.") from None
-    return {"stored": stored, "duplicates": len(checked) - stored}
+    answer: dict[str, Any] = {"stored": stored, "duplicates": len(checked) - stored}
+    if rejected:
+        answer["rejected"] = rejected
+    return answer
 
 
 def _check(item: Mapping[str, Any], index: int, issued: Mapping[str, IssuedCard],
@@ -40,26 +53,30 @@ def _check(item: Mapping[str, Any], index: int, issued: Mapping[str, IssuedCard]
     where = f"feedback[{index}]"
     card = issued.get(str(item["card"]))
     if card is None:
-        raise UnknownCard(f"{where}: card {item['card']} was not issued by this service; "
-                          "nothing was stored.", item=index)
+        raise UnknownCard(f"{where}: card {item['card']} was not issued by this service.")
     accepted = tuple(str(s["id"]) for s in item.get("acceptedSuggestions", []))
     if unknown := [s for s in accepted if s not in card.suggestion_uuids]:
-        raise UnknownCard(f"{where}: suggestion {unknown[0]} is not a suggestion of card "
-                          f"{card.uuid}; nothing was stored.", item=index)
+        raise UnknownCard(f"{where}: suggestion {unknown[0]} is not a suggestion of card {card.uuid}.")
     override = item.get("overrideReason", {})
     reason = override.get("reason")
-    if reason is not None:
-        offered = {code for code, _ in catalogue[card.card_id].override_reasons}
-        if reason["code"] not in offered or reason.get("system", catalogue.override_reason_system) \
-                != catalogue.override_reason_system:
-            raise UnknownCard(f"{where}: override reason {reason['code']!r} was not offered on card "
-                              f"{card.uuid}; nothing was stored.", item=index)
+    if reason is not None and not _offered(reason, card, catalogue):
+        raise UnknownCard(f"{where}: override reason {reason['code']!r} was not offered on card {card.uuid}.")
     return FeedbackItem(
         card_uuid=card.uuid,
         outcome=item["outcome"],
-        outcome_timestamp=item["outcomeTimestamp"],
+        # UTC: SQLite keeps no offset, and one instant must be one key for de-duplication.
+        outcome_timestamp=item["outcomeTimestamp"].astimezone(UTC),
         accepted_suggestions=accepted,
         override_system=reason.get("system") if reason else None,
         override_code=reason["code"] if reason else None,
         user_comment=override.get("userComment") if keep_comments else None,
     )
+
+
+def _offered(reason: Mapping[str, Any], card: IssuedCard, catalogue: Catalogue) -> bool:
+    """Was this override reason on the card? A card retired from the catalogue since it was
+    issued is checked against the override-reason code system only."""
+    if reason.get("system", catalogue.override_reason_system) != catalogue.override_reason_system:
+        return False
+    content = catalogue.cards.get(card.card_id)
+    return content is None or reason["code"] in {code for code, _ in content.override_reasons}

@@ -239,7 +239,7 @@ def _card_rows(connection: sa.Connection, service_id: str | None) -> Sequence[An
 
 def _reason_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
     query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code,
-                       sa.func.count().label("count"))
+                       sa.func.count(sa.distinct(feedback.c.card_uuid)).label("count"))
              .select_from(feedback.join(issued_cards, feedback.c.card_uuid == issued_cards.c.uuid))
              .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
              .group_by(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code)

@@ -7,7 +7,9 @@ from datetime import date
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
+from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
 from service.hooks import call_service, remember_cards
@@ -56,7 +58,10 @@ def feedback_report() -> Response:
     service_id = request.args.get("service")
     if service_id is not None:
         ext["cds_registry"].get(service_id)
-    return json_response(ext["cds_store"].report(service_id))
+    try:
+        return json_response(ext["cds_store"].report(service_id))
+    except SQLAlchemyError:
+        raise StoreUnavailable("The feedback store is unavailable. Retry later.") from None
 
 
 @bp.get("/healthz")

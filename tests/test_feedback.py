@@ -78,15 +78,35 @@ def test_duplicate_feedback_is_stored_once(client: FlaskClient) -> None:
     assert report_entry(client, "isotretinoin-recent")["overridden"] == 1
 
 
-def test_feedback_on_a_card_never_issued_is_422_and_stores_nothing(client: FlaskClient) -> None:
+def test_feedback_on_a_card_never_issued_is_rejected_and_the_rest_stored(client: FlaskClient) -> None:
     warning = issue_cards(client)["warning"]
     stranger = dict(warning, uuid="0f0f0f0f-1111-4222-8333-444455556666")
     response = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning), overridden(stranger)]})
+    assert response.status_code == 200
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "rejected": [{
+        "item": 1, "error": "unknown-card",
+        "message": "feedback[1]: card 0f0f0f0f-1111-4222-8333-444455556666 was not issued by this service."}]}
+    assert report_entry(client, "isotretinoin-recent")["overridden"] == 1
+
+
+def test_feedback_with_only_unknown_cards_is_422(client: FlaskClient) -> None:
+    warning = issue_cards(client)["warning"]
+    stranger = dict(warning, uuid="0f0f0f0f-1111-4222-8333-444455556666")
+    response = client.post(FEEDBACK_URL, json={"feedback": [overridden(stranger)]})
     assert response.status_code == 422
     body = response.get_json()
     assert body["error"] == "unknown-card"
-    assert body["message"].startswith("feedback[1]: card 0f0f0f0f-1111-4222-8333-444455556666 was not issued")
+    assert body["message"].startswith("No item could be stored: feedback[0]: card 0f0f0f0f")
     assert report_entry(client, "isotretinoin-recent")["overridden"] == 0
+
+
+def test_one_instant_in_two_time_zones_is_one_item(client: FlaskClient) -> None:
+    """Duplicates are the same instant, whatever the offset (SQLite keeps no offset)."""
+    warning = issue_cards(client)["warning"]
+    first = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, when="2026-11-26T10:00:00Z")]})
+    same = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, when="2026-11-26T11:00:00+01:00")]})
+    other = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, when="2026-11-26T10:00:00+01:00")]})
+    assert (first.get_json()["stored"], same.get_json()["duplicates"], other.get_json()["stored"]) == (1, 1, 1)
 
 
 def test_suggestion_of_another_card_is_422(client: FlaskClient) -> None:
