@@ -62,10 +62,19 @@ class RetinoidSchema(Schema):
     dosage = fields.String(required=True)
 
 
+class AntiviralSchema(Schema):
+    label = fields.String(required=True)
+    text = fields.String(required=True)
+    dosage = fields.String(required=True)
+
+
 class SuggestionsSchema(Schema):
     procedure_label = fields.String(required=True)
     retinoid_label = fields.String(required=True)
+    remove_label = fields.String(required=True)
+    instead_label = fields.String(required=True)
     retinoid = fields.Nested(RetinoidSchema, required=True)
+    antiviral = fields.Nested(AntiviralSchema, required=True)
 
 
 class CatalogueSchema(Schema):

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from cards.catalogue import Catalogue
 from cards.errors import ContentError
+from cards.order_rules import ORDER_RULES
+from cards.orders import ProcedureReader, read_orders
 from cards.plan import PlanContent, treatment_plan
 from cards.procedures import load_procedures
 from cards.record import PatientRecord, build_record
@@ -28,6 +30,7 @@ class Engine:
     terminology: Terminology
     catalogue: Catalogue
     plan_content: PlanContent
+    reader: ProcedureReader
 
     @classmethod
     def load(cls) -> Engine:
@@ -40,12 +43,12 @@ class Engine:
             if unknown or "unknown" not in plan["by_grade"]:
                 raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
         content = PlanContent(catalogue, procedures, terminology.codesystem_url("acne-scar-procedure"))
-        return cls(terminology, catalogue, content)
+        return cls(terminology, catalogue, content, ProcedureReader.load(terminology, procedures))
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
         """Select, validate and derive the facts (raises InvalidResource, WrongPatient)."""
         models = select_and_validate(resources, patient_id, self.terminology)
-        return build_record(patient_id, models, self.terminology, today)
+        return build_record(patient_id, models, self.terminology, today, self.reader)
 
     def evaluate(
         self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
@@ -57,6 +60,24 @@ class Engine:
         blocks = [b for f in findings for b in f.blocks]
         findings.append(treatment_plan(record, today, self.plan_content, blocks))
         return by_severity([render(f, self.catalogue, make_uuid) for f in findings])
+
+    def evaluate_orders(
+        self,
+        patient_id: str,
+        resources: Sequence[RawResource],
+        draft_orders: Sequence[RawResource],
+        today: date,
+        selected: Collection[str] | None = None,
+    ) -> list[RenderedCard]:
+        """The cards for draft orders (order-select: only the `selected` references; order-sign:
+        all). Safe orders get none; a scar diagnosis is not needed to flag an unsafe order."""
+        record = self.record(patient_id, resources, today)
+        drafts = select_and_validate(draft_orders, patient_id, self.terminology)
+        batch = read_orders(drafts, self.reader, self.terminology)
+        targets = [o for o in batch if selected is None or o.reference in selected]
+        findings = [f for order in targets for rule in ORDER_RULES
+                    if (f := rule(record, order, batch, today, self.plan_content)) is not None]
+        return by_severity([render(f, self.catalogue) for f in findings])
 
     def evaluate_resources(
         self, patient_id: str, resources: Sequence[RawResource], today: date

@@ -21,14 +21,22 @@ class Block:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A one-click action: create this draft FHIR resource. `key` names what is suggested
-    (a procedure code, "topical-retinoid") so feedback can be counted per suggestion."""
+    """A one-click action: create a draft FHIR resource, or delete a draft order (`resource_id`).
+    `key` names what is suggested (a procedure code, "topical-retinoid", "remove-order") so
+    feedback can be counted per suggestion."""
 
     key: str
     label: str
     description: str
-    resource: Mapping[str, Any]
+    resource: Mapping[str, Any] | None = None
     recommended: bool = False
+    resource_id: str | None = None
+
+    def action(self) -> dict[str, Any]:
+        """The CDS Hooks action (§Action): create with a resource, delete with a resourceId."""
+        if self.resource_id is not None:
+            return {"type": "delete", "description": self.description, "resourceId": self.resource_id}
+        return {"type": "create", "description": self.description, "resource": dict(self.resource or {})}
 
 
 @dataclass(frozen=True)

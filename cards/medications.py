@@ -237,3 +237,15 @@ def topical_retinoids(
         if is_topical_retinoid(concept, terminology):
             found.append(Evidence(reference_of(use), f"{concept.label}, {use.status}"))
     return tuple(found)
+
+
+def antivirals(resources: Sequence[FHIRResourceModel], terminology: Terminology) -> tuple[Evidence, ...]:
+    """Herpes antivirals in use or prescribed now (R7: prophylaxis already arranged)."""
+    found = []
+    for use in _uses(resources):
+        if isinstance(use, MedicationDispense) or use.status not in ONGOING_STATUS:
+            continue
+        concept = concept_of(use, resources)
+        if terminology["hsv-antiviral"].matches(concept.codings, concept.texts):
+            found.append(Evidence(reference_of(use), f"{concept.label}, {use.status}"))
+    return tuple(found)

@@ -149,19 +149,27 @@ def _reasons(record: PatientRecord) -> list[dict[str, str]]:
 def _procedure_suggestion(
     procedure: Procedure, recommended: bool, record: PatientRecord, content: PlanContent
 ) -> Suggestion:
-    resource = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "code": {"coding": [{"system": content.procedure_system, "code": procedure.code,
-                             "display": procedure.display}], "text": procedure.display},
-        "subject": {"reference": f"Patient/{record.patient_id}"},
-        "reasonReference": _reasons(record),
-    }
+    resource = procedure_request(procedure, record.patient_id, content.procedure_system, _reasons(record))
     label = Template(content.catalogue.suggestions["procedure_label"]).substitute(
         procedure=procedure.display)
     return Suggestion(procedure.code, label, f"Create a draft order: {procedure.display}", resource,
                       recommended)
+
+
+def procedure_request(procedure: Procedure, patient_id: str, system: str,
+                      reasons: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A draft ServiceRequest for a scar procedure."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"coding": [{"system": system, "code": procedure.code, "display": procedure.display}],
+                 "text": procedure.display},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if reasons:
+        resource["reasonReference"] = reasons
+    return resource
 
 
 def _retinoid(

@@ -18,6 +18,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cards import medications
 from cards.concepts import (
@@ -30,6 +31,7 @@ from cards.concepts import (
     texts_of,
 )
 from cards.dates import to_date
+from cards.orders import Order, ProcedureReader, read_orders
 from cards.terminology import Terminology
 
 Morphology = Literal["ice-pick", "rolling", "boxcar", "hypertrophic", "macular"]
@@ -100,6 +102,8 @@ class PatientRecord:
     keloid: tuple[Evidence, ...] = ()
     herpes_active: tuple[Evidence, ...] = ()
     herpes_history: tuple[Evidence, ...] = ()
+    planned_procedures: tuple[Order, ...] = ()
+    antivirals: tuple[Evidence, ...] = ()
 
 
 def build_record(
@@ -107,6 +111,7 @@ def build_record(
     resources: Sequence[FHIRResourceModel],
     terminology: Terminology,
     today: date,
+    reader: ProcedureReader,
 ) -> PatientRecord:
     """Derive the patient's facts as of `today` from validated resources (`cards.resources`)."""
     conditions = [r for r in resources if isinstance(r, Condition) and is_fact_condition(r)]
@@ -131,7 +136,15 @@ def build_record(
                             if is_active_condition(c)),
         herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes
                              if not is_active_condition(c)),
+        planned_procedures=tuple(o for o in read_orders(_planned(resources), reader, terminology)
+                                 if o.procedure is not None),
+        antivirals=medications.antivirals(resources, terminology),
     )
+
+
+def _planned(resources: Sequence[FHIRResourceModel]) -> list[FHIRResourceModel]:
+    """Procedure orders already placed (active or on hold): what is planned for the patient."""
+    return [r for r in resources if isinstance(r, ServiceRequest) and r.status in ("active", "on-hold")]
 
 
 def _ev(resource: FHIRResourceModel, text: str) -> Evidence:

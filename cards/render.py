@@ -56,7 +56,7 @@ def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_
                 "label": s.label,
                 "uuid": uuid,
                 "isRecommended": s.recommended,
-                "actions": [{"type": "create", "description": s.description, "resource": dict(s.resource)}],
+                "actions": [s.action()],
             }
             for uuid, s in keys.items()
         ]

@@ -21,6 +21,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cards.errors import InvalidResource, WrongPatient
@@ -34,11 +35,13 @@ MODELS: dict[str, type[FHIRResourceModel]] = {
     "MedicationRequest": MedicationRequest,
     "MedicationDispense": MedicationDispense,
     "Medication": Medication,
+    "ServiceRequest": ServiceRequest,
 }
 MEDICATION_USE = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
 CONDITION_SETS = ("acne-scar", "skin-scar-unspecified", "acne", "pregnant", "keloid", "herpes-simplex")
 OBSERVATION_SETS = ("fitzpatrick-skin-type", "scar-grade", "pregnancy-status")
-MEDICATION_SETS = ("isotretinoin", "topical-retinoid-product", "retinoid-ingredient")
+MEDICATION_SETS = ("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "oral-retinoid",
+                   "hsv-antiviral")
 
 
 class Unjudgeable(Exception):
@@ -96,8 +99,8 @@ class Selector:
         """True when the rules read this resource, or when its shape is too broken to tell."""
         kind = data.get("resourceType")
         try:
-            if kind == "Patient":
-                return True
+            if kind in ("Patient", "ServiceRequest"):
+                return True  # one Patient; procedure orders are few, and read by code or text
             if kind == "Condition":
                 return self._in_sets(data.get("code"), CONDITION_SETS)
             if kind == "Observation":

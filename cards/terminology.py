@@ -102,6 +102,7 @@ class Terminology:
 
     valuesets: Mapping[str, ValueSet]
     codesystems: Mapping[str, Mapping[str, Any]]
+    conceptmaps: Mapping[str, Mapping[tuple[str, str], str]]
 
     def __getitem__(self, name: str) -> ValueSet:
         return self.valuesets[name]
@@ -121,7 +122,23 @@ class Terminology:
             if data.get("resourceType") != "CodeSystem":
                 raise ContentError(f"{path.name}: not a CodeSystem")
             codesystems[path.stem] = data
-        return cls(valuesets, codesystems)
+        conceptmaps = {path.stem: _load_conceptmap(_read_json(path), path)
+                       for path in sorted((root / "conceptmaps").glob("*.json"))}
+        return cls(valuesets, codesystems, conceptmaps)
+
+
+def _load_conceptmap(data: Mapping[str, Any], path: Path) -> dict[tuple[str, str], str]:
+    """(source system, source code) -> target code, from a ConceptMap's groups."""
+    if data.get("resourceType") != "ConceptMap":
+        raise ContentError(f"{path.name}: not a ConceptMap")
+    mapping = {}
+    for group in data.get("group", []):
+        for element in group.get("element", []):
+            targets = element.get("target", [])
+            if len(targets) != 1 or "code" not in targets[0]:
+                raise ContentError(f"{path.name}: {element.get('code')} needs exactly one target code")
+            mapping[(group["source"], element["code"])] = targets[0]["code"]
+    return mapping
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, current_app, g, request
 
+from service import metrics
 from service.auth import AuthPolicy, Unauthorized, load_issuers, verify
 from service.errors import NotAuthorised
 from service.settings import Settings, SettingsError
@@ -47,9 +47,10 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
                 raise Unauthorized("no-bearer-token")
             verify(token.strip(), *audiences(), policy=policy, store=current_app.extensions["cds_store"])
         except Unauthorized as exc:
-            g.auth_rejected = exc.reason
-            log.warning(json.dumps({"event": "auth-rejected", "reason": exc.reason, "path": request.path
-                                    if request.url_rule is None else request.url_rule.rule}))
+            endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
+            log.warning("auth-rejected", extra={"reason": exc.reason, "endpoint": endpoint,
+                                                "request_id": g.get("request_id")})
+            metrics.JWT_REJECTIONS.labels(exc.reason).inc()
             raise NotAuthorised("The request is not authorised.") from None
 
 

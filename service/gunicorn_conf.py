@@ -1,13 +1,17 @@
 """gunicorn settings for `make run`, `make bench` and the Docker image.
 
-Environment: HOST, PORT, WEB_CONCURRENCY (workers), GUNICORN_TIMEOUT. Migrations run once in
-the master before workers fork (`on_starting`), so workers never race to create tables.
+Environment: HOST, PORT, WEB_CONCURRENCY (workers; default 2 x CPUs + 1, gunicorn's advice for
+workers that also wait on FHIR servers), GUNICORN_TIMEOUT. Migrations run once in the master
+before workers fork (`on_starting`), so workers never race to create tables. Prometheus
+metrics are collected across workers through PROMETHEUS_MULTIPROC_DIR.
 """
 
 import os
+import shutil
+import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 threads = 1
 # The EHR gives a CDS service a few seconds at most; a worker stuck longer is restarted.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "10"))
@@ -15,12 +19,35 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "10"))
 graceful_timeout = 10
 accesslog = None  # the app logs one structured JSON line per request
 
+_created_metrics_dir: list[str] = []  # the directory this master made, removed on exit
+
 
 def on_starting(server: object) -> None:
-    """Apply database migrations once, in the master."""
+    """In the master, before workers fork: a metrics directory for this run (workers import
+    prometheus_client after this, so they write there), and database migrations, once."""
     from service.settings import Settings
     from service.store import Store
 
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):  # start from zero: stale files would add old counts
+            os.remove(os.path.join(given, name))
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="acne-scar-cds-metrics-")
+        _created_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     settings = Settings.from_env()
     if settings.migrate_on_start:
         Store.from_url(settings.database_url).migrate()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker's live gauges die with it (prometheus_client multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    for directory in _created_metrics_dir:
+        shutil.rmtree(directory, ignore_errors=True)

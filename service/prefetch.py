@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from cards.resources import RawResource
+from service import metrics
 from service.errors import BadRequest, PrefetchUnavailable
 from service.fhir_client import FetchError, FetchPolicy, FhirClient, bundle_resources, next_link
 
@@ -131,7 +132,9 @@ def _fetch(
             result = futures[key].result()
         except FetchError as exc:
             failures.append({"key": key, "query": exc.url, "reason": exc.reason})
+            metrics.FETCHES.labels(key, "failed").inc()
             continue
+        metrics.FETCHES.labels(key, "ok").inc()
         items = [result] if isinstance(result, dict) else (result or [])
         gathered.resources += [RawResource(r, f"fetched {key}") for r in items]
         gathered.fetched.append(key)

@@ -14,7 +14,7 @@ from cards.engine import Engine
 from cards.render import RenderedCard
 from cards.resources import RawResource
 from service.errors import UnknownService
-from service.schemas import PatientContextSchema
+from service.schemas import OrderSelectContextSchema, OrderSignContextSchema, PatientContextSchema
 
 Handler = Callable[[Engine, Mapping[str, Any], list[RawResource], date], list[RenderedCard]]
 LOCAL = "https://acne-scar-cds.example/fhir/CodeSystem"
@@ -102,6 +102,59 @@ ACNE_SCAR_TREATMENT = ServiceDescriptor(
 )
 
 
+def draft_orders(request: Mapping[str, Any]) -> list[RawResource]:
+    """The draft orders of an order hook's context, as raw resources."""
+    entries = request["context"]["draftOrders"].get("entry", [])
+    return [RawResource(e["resource"], "context.draftOrders") for e in entries]
+
+
+def order_select(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+                 today: date) -> list[RenderedCard]:
+    """order-select: cards only about the orders just selected."""
+    context = request["context"]
+    return engine.evaluate_orders(context["patientId"], resources, draft_orders(request), today,
+                                  selected=set(context["selections"]))
+
+
+def order_sign(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+               today: date) -> list[RenderedCard]:
+    """order-sign: cards about every draft order about to be signed."""
+    return engine.evaluate_orders(request["context"]["patientId"], resources, draft_orders(request), today)
+
+
+# What the order rules read: the patient-view data, plus procedures already ordered (R3: a
+# procedure planned within 6 months of an isotretinoin order).
+ORDER_PREFETCH = {**PATIENT_VIEW_PREFETCH,
+                  "serviceRequests": "ServiceRequest?patient={{context.patientId}}&status=active"}
+ORDER_DESCRIPTION = (
+    "Checks draft orders for scar procedures (ablative laser, laser punch-out, dermabrasion, "
+    "peels, TCA CROSS, punch techniques, ...) and retinoids against the ice-pick acne scar "
+    "guideline: isotretinoin timing, pregnancy, skin of colour, keloids, herpes simplex. "
+    "Safe orders get no card."
+)
+
+ACNE_SCAR_ORDER_SELECT = ServiceDescriptor(
+    id="acne-scar-order-select",
+    hook="order-select",
+    title="Acne scar procedure and retinoid order check (on selection)",
+    description=ORDER_DESCRIPTION + " Cards are about the selected orders only.",
+    prefetch=ORDER_PREFETCH,
+    handler=order_select,
+    context_schema=OrderSelectContextSchema,
+)
+
+ACNE_SCAR_ORDER_SIGN = ServiceDescriptor(
+    id="acne-scar-order-sign",
+    hook="order-sign",
+    title="Acne scar procedure and retinoid order check (before signing)",
+    description=ORDER_DESCRIPTION + " Cards are about every draft order.",
+    prefetch=ORDER_PREFETCH,
+    handler=order_sign,
+    context_schema=OrderSignContextSchema,
+)
+
+
 def default_registry() -> Registry:
     """The services this build offers."""
-    return Registry({s.id: s for s in (ACNE_SCAR_TREATMENT,)})
+    services = (ACNE_SCAR_TREATMENT, ACNE_SCAR_ORDER_SELECT, ACNE_SCAR_ORDER_SIGN)
+    return Registry({s.id: s for s in services})

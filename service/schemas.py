@@ -53,6 +53,39 @@ class PatientContextSchema(Schema):
     encounterId = fields.String(validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
 
 
+class DraftOrdersSchema(Schema):
+    """context.draftOrders: a FHIR Bundle of the draft orders (order-select / order-sign 1.0)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    resourceType = fields.String(required=True, validate=validate.Equal("Bundle", error="Must be a Bundle."))
+    entry = fields.List(fields.Dict(), load_default=list)
+
+    @validates("entry")
+    def _entries_hold_resources_with_ids(self, entries: list[dict[str, Any]], **_: Any) -> None:
+        for n, entry in enumerate(entries):
+            resource = entry.get("resource")
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                raise ValidationError(f"entry[{n}] has no resource.")
+            if not isinstance(resource.get("id"), str) or not resource["id"]:
+                raise ValidationError(f"entry[{n}].resource needs an id (cards refer to the draft by it).")
+
+
+class OrderSignContextSchema(PatientContextSchema):
+    """order-sign 1.0 context: userId, patientId, optional encounterId, draftOrders."""
+
+    draftOrders = fields.Nested(DraftOrdersSchema, required=True)
+
+
+class OrderSelectContextSchema(OrderSignContextSchema):
+    """order-select 1.0 context: as order-sign, plus the `selections` just made."""
+
+    selections = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}\Z", error="Must be a reference such as MedicationRequest/1.")),
+        required=True, validate=validate.Length(min=1))
+
+
 class HookRequestSchema(Schema):
     """The body of POST /cds-services/{id} (CDS Hooks 2.0.1 §HTTP Request)."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from service import metrics
 from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
@@ -36,6 +37,8 @@ def hook(service_id: str) -> Response:
     result = call_service(service, json_body(), ext["cds_session"], _policy(ext["cds_settings"]),
                           ext["cds_engine"], _today(ext["cds_settings"]))
     g.hook_instance, g.cards, g.fetched = result.hook_instance, len(result.cards), result.fetched
+    for card in result.cards:
+        metrics.CARDS.labels(service.id, card.card_id).inc()
     remember_cards(ext["cds_store"], service.id, result)
     return json_response(result.response())
 
@@ -68,6 +71,23 @@ def feedback_report() -> Response:
 def healthz() -> Response:
     """Liveness: the process answers."""
     return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Readiness: the process can serve, i.e. the database it needs answers."""
+    try:
+        current_app.extensions["cds_store"].ping()
+    except SQLAlchemyError:
+        return json_response({"status": "unavailable", "checks": {"database": "unreachable"}}, 503)
+    return json_response({"status": "ready", "checks": {"database": "ok"}})
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus metrics of every worker."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.yaml")

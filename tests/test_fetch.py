@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from service.observability import json_formatter
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, searchset
 
 AUTH = {"access_token": "t0ken-for-fhir", "token_type": "Bearer", "expires_in": 300,
@@ -220,7 +221,7 @@ def test_token_never_appears_in_the_log(client: FlaskClient, httpserver: HTTPSer
                                         caplog: pytest.LogCaptureFixture) -> None:
     httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(searchset(), status=500)
     call(client, httpserver, icepick_scar())
-    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "acne_scar_cds")
+    ours = "\n".join(json_formatter().format(r) for r in caplog.records if r.name == "acne_scar_cds")
     assert '"status": 412' in ours
     assert "t0ken-for-fhir" not in ours
     assert "p1" not in ours

@@ -1,0 +1,145 @@
+"""Rules for draft orders (order-select, order-sign): the moment a clinician orders a scar
+procedure or a retinoid, one function per guideline rule. An order that is safe gets no card.
+
+Each card names the order it is about and offers to remove it (a `delete` action on the draft)
+or to order something safer instead (a `create` action).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from cards.concepts import Evidence
+from cards.dates import add_months
+from cards.findings import Finding, Suggestion
+from cards.orders import Order
+from cards.plan import PlanContent, procedure_request
+from cards.record import PatientRecord
+from cards.rules import ISOTRETINOIN_WAIT_MONTHS
+
+OrderRule = Callable[[PatientRecord, Order, Sequence[Order], date, PlanContent], Finding | None]
+ALTERNATIVE = "non-ablative-fractional-laser"  # R4: the preferred energy-based option
+
+
+def _remove(order: Order, content: PlanContent, recommended: bool = True) -> Suggestion:
+    label = content.catalogue.suggestions["remove_label"].replace("${order}", order.label)
+    return Suggestion("remove-order", label, f"Remove the draft order {order.reference}",
+                      recommended=recommended, resource_id=order.reference)
+
+
+def _has(order: Order, caution: str) -> bool:
+    return order.procedure is not None and caution in order.procedure.cautions
+
+
+def _basis(order: Order, *facts: Evidence) -> tuple[Evidence, ...]:
+    return (Evidence(order.reference, f"draft order: {order.label}"), *facts)
+
+
+def procedure_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence[Order],
+                                 today: date, content: PlanContent) -> Finding | None:
+    """R3 (Spring 2017; Waldman 2017): fully ablative laser, laser punch-out or mechanical
+    dermabrasion ordered within 6 months of the last isotretinoin dose (or while it is
+    current, or its last dose is unknown)."""
+    exposure = record.isotretinoin
+    if not _has(order, "isotretinoin-defer") or exposure.status == "none":
+        return None
+    suggestions = (_remove(order, content),)
+    basis = _basis(order, *exposure.evidence)
+    if exposure.status == "current":
+        return Finding("order-isotretinoin-current", basis=basis, suggestions=suggestions)
+    if exposure.status == "unknown" or exposure.last_dose is None:
+        return Finding("order-isotretinoin-unknown", basis=basis, suggestions=suggestions)
+    defer_until = add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)
+    if today >= defer_until:
+        return None
+    params = {"last_dose": exposure.last_dose.isoformat(), "defer_until": defer_until.isoformat()}
+    return Finding("order-isotretinoin-recent", params, basis, suggestions=suggestions)
+
+
+def retinoid_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[Order],
+                          today: date, content: PlanContent) -> Finding | None:
+    """R5 (AAD 2024; isotretinoin boxed warning): any retinoid ordered for a pregnant patient."""
+    if not order.retinoid or record.pregnancy.status != "pregnant":
+        return None
+    return Finding("order-retinoid-pregnancy", basis=_basis(order, *record.pregnancy.evidence),
+                   suggestions=(_remove(order, content),))
+
+
+def isotretinoin_before_planned_procedure(record: PatientRecord, order: Order, batch: Sequence[Order],
+                                          today: date, content: PlanContent) -> Finding | None:
+    """R3, the other way round: isotretinoin ordered while fully ablative laser or mechanical
+    dermabrasion is planned within the next 6 months (already ordered, or in this batch)."""
+    if not order.isotretinoin:
+        return None
+    horizon = add_months(today, ISOTRETINOIN_WAIT_MONTHS)
+    planned = [p for p in (*record.planned_procedures, *batch)
+               if p.reference != order.reference and _has(p, "isotretinoin-defer")
+               and (p.occurrence is None or today <= p.occurrence < horizon)]
+    if not planned:
+        return None
+    facts = [Evidence(p.reference, f"planned: {p.label}" + (f" on {p.occurrence}" if p.occurrence else ""))
+             for p in planned]
+    return Finding("order-isotretinoin-procedure-planned", basis=_basis(order, *facts),
+                   suggestions=(_remove(order, content),))
+
+
+def procedure_in_skin_of_colour(record: PatientRecord, order: Order, batch: Sequence[Order],
+                                today: date, content: PlanContent) -> Finding | None:
+    """R4 (Khunger 2011): Fitzpatrick IV-VI and full-field ablative laser, deep peel or
+    aggressive dermabrasion; non-ablative fractional laser is offered instead."""
+    skin = record.skin_type
+    if skin is None or skin.value < 4 or not _has(order, "skin-of-colour-avoid"):
+        return None
+    alternative = content.procedures[ALTERNATIVE]
+    instead = Suggestion(
+        ALTERNATIVE, content.catalogue.suggestions["instead_label"].replace("${procedure}", alternative.display),
+        f"Create a draft order: {alternative.display}",
+        procedure_request(alternative, record.patient_id, content.procedure_system))
+    return Finding("order-skin-of-colour", {"skin_type": skin.roman}, _basis(order, skin.evidence),
+                   suggestions=(_remove(order, content), instead))
+
+
+def procedure_with_keloid_history(record: PatientRecord, order: Order, batch: Sequence[Order],
+                                  today: date, content: PlanContent) -> Finding | None:
+    """R6 (Jacob 2001): punch techniques, TCA CROSS, ablative laser, dermabrasion and a keloid
+    history: test spot, conservative approach."""
+    if not record.keloid or not _has(order, "keloid-risk"):
+        return None
+    return Finding("order-keloid", basis=_basis(order, *record.keloid),
+                   suggestions=(_remove(order, content, recommended=False),))
+
+
+def procedure_with_herpes(record: PatientRecord, order: Order, batch: Sequence[Order],
+                          today: date, content: PlanContent) -> Finding | None:
+    """R7 (Gilbert 2000): active herpes defers resurfacing; a history needs antiviral
+    prophylaxis, suggested when none is ordered or in use."""
+    if not _has(order, "hsv-risk"):
+        return None
+    if record.herpes_active:
+        return Finding("order-herpes-active", basis=_basis(order, *record.herpes_active),
+                       suggestions=(_remove(order, content),))
+    if not record.herpes_history or record.antivirals or any(o.antiviral for o in batch):
+        return None
+    return Finding("order-herpes-prophylaxis", basis=_basis(order, *record.herpes_history),
+                   suggestions=(_antiviral(record, content),))
+
+
+def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
+    spec = content.catalogue.suggestions["antiviral"]
+    resource = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "medicationCodeableConcept": {"text": spec["text"]},
+        "subject": {"reference": f"Patient/{record.patient_id}"},
+        "dosageInstruction": [{"text": spec["dosage"]}],
+    }
+    return Suggestion("valacyclovir-prophylaxis", spec["label"], f"Create a draft prescription: {spec['text']}",
+                      resource, recommended=True)
+
+
+ORDER_RULES: tuple[OrderRule, ...] = (
+    retinoid_in_pregnancy, procedure_after_isotretinoin, isotretinoin_before_planned_procedure,
+    procedure_in_skin_of_colour, procedure_with_keloid_history, procedure_with_herpes,
+)

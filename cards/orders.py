@@ -1,0 +1,121 @@
+"""Orders: what a draft (or planned) ServiceRequest or MedicationRequest is, in the guideline's
+terms. A procedure is recognised by the local acne-scar-procedure code, by CPT through the
+shipped ConceptMap (dermabrasion 15780-15783, chemical peels 15788-15793), or by its text
+(`content/procedure-text.yaml`); a medication by the value sets (isotretinoin, other oral
+retinoids, topical retinoids, herpes antivirals).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cards.concepts import codings_of, reference_of, texts_of
+from cards.dates import to_date
+from cards.errors import ContentError
+from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid
+from cards.procedures import Procedure
+from cards.terminology import CONTENT, Terminology
+
+CPT_MAP = "cpt-to-acne-scar-procedure"
+
+
+@dataclass(frozen=True)
+class ProcedureReader:
+    """Recognises scar procedures in a ServiceRequest's code."""
+
+    procedures: Mapping[str, Procedure]
+    system: str
+    cpt: Mapping[tuple[str, str], str]
+    patterns: tuple[tuple[re.Pattern[str], str | None], ...]
+
+    @classmethod
+    def load(cls, terminology: Terminology, procedures: Mapping[str, Procedure],
+             path: Path = CONTENT / "procedure-text.yaml") -> ProcedureReader:
+        patterns = []
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8")):
+            target = entry.get("procedure")
+            if target is not None and target not in procedures:
+                raise ContentError(f"{path.name}: unknown procedure {target!r}")
+            try:
+                patterns.append((re.compile(entry["pattern"], re.IGNORECASE), target))
+            except (re.error, KeyError) as exc:
+                raise ContentError(f"{path.name}: bad pattern {entry!r}: {exc}") from None
+        cpt = terminology.conceptmaps[CPT_MAP]
+        if unknown := set(cpt.values()) - procedures.keys():
+            raise ContentError(f"{CPT_MAP}: unknown target procedures {unknown}")
+        return cls(procedures, terminology.codesystem_url("acne-scar-procedure"), cpt, tuple(patterns))
+
+    def read(self, concept: Any) -> Procedure | None:
+        """The procedure a CodeableConcept names, or None."""
+        for coding in codings_of(concept):
+            if coding.system == self.system and coding.code in self.procedures:
+                return self.procedures[coding.code]
+            if (coding.system, coding.code) in self.cpt:
+                return self.procedures[self.cpt[(coding.system, coding.code)]]
+        text = " ".join(texts_of(concept))
+        for pattern, target in self.patterns:
+            if pattern.search(text):
+                return self.procedures[target] if target else None
+        return None
+
+
+@dataclass(frozen=True)
+class Order:
+    """One order as the rules see it."""
+
+    reference: str
+    label: str
+    procedure: Procedure | None = None
+    isotretinoin: bool = False
+    retinoid: bool = False
+    antiviral: bool = False
+    occurrence: date | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.label}"
+
+
+def read_order(resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel],
+               reader: ProcedureReader, terminology: Terminology) -> Order | None:
+    """A ServiceRequest or MedicationRequest as an Order; None for anything else."""
+    reference = reference_of(resource)
+    if isinstance(resource, ServiceRequest):
+        procedure = reader.read(resource.code)
+        texts = texts_of(resource.code)
+        label = procedure.display if procedure else (texts[0] if texts else "procedure")
+        return Order(reference, label, procedure=procedure, occurrence=_occurrence(resource))
+    if isinstance(resource, MedicationRequest):
+        concept = concept_of(resource, pool)
+        isotretinoin = is_isotretinoin(concept, terminology)
+        retinoid = isotretinoin or is_topical_retinoid(concept, terminology) or any(
+            terminology[name].matches(concept.codings, concept.texts)
+            for name in ("oral-retinoid", "retinoid-ingredient", "topical-retinoid-product"))
+        antiviral = terminology["hsv-antiviral"].matches(concept.codings, concept.texts)
+        return Order(reference, concept.label, isotretinoin=isotretinoin, retinoid=retinoid,
+                     antiviral=antiviral)
+    return None
+
+
+def read_orders(resources: Iterable[FHIRResourceModel], reader: ProcedureReader,
+                terminology: Terminology) -> list[Order]:
+    """Every ServiceRequest and MedicationRequest among `resources`, as Orders."""
+    pool = list(resources)
+    return [o for r in pool if (o := read_order(r, pool, reader, terminology)) is not None]
+
+
+def _occurrence(request: ServiceRequest) -> date | None:
+    if request.occurrenceDateTime is not None:
+        return to_date(request.occurrenceDateTime, "earliest")
+    if request.occurrencePeriod is not None and request.occurrencePeriod.start is not None:
+        return to_date(request.occurrencePeriod.start, "earliest")
+    return None

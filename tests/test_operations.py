@@ -1,0 +1,156 @@
+"""Running it in production: the log line, metrics, readiness, graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from scripts.postgres import free_port
+from service.app import create_app
+from service.observability import json_formatter
+from service.settings import Settings
+from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, searchset
+from tests.servers import gunicorn
+
+PATIENT, TOKEN = "pat-SECRET-42", "tok-SECRET-99"
+
+
+def our_log(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(json_formatter().format(r)) for r in caplog.records if r.name == "acne_scar_cds"]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_one_json_line_per_request_with_what_operators_need(client: FlaskClient,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="acne_scar_cds")
+    response = client.post(SERVICE_URL, json=hook_request(icepick_scar()), headers={"X-Request-ID": "ehr-call-7"})
+    assert response.headers["X-Request-ID"] == "ehr-call-7"
+    (line,) = [entry for entry in our_log(caplog) if entry["event"] == "request"]
+    assert line["request_id"] == "ehr-call-7"
+    assert line["endpoint"] == "/cds-services/<service_id>"
+    assert line["service_id"] == "acne-scar-treatment"
+    assert line["hook_instance"] == "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+    assert (line["status"], line["cards"], line["fetched"]) == (200, 1, [])
+    assert line["duration_ms"] >= 0 and line["level"] == "INFO" and "time" in line
+
+
+def test_a_request_id_that_is_not_sane_is_replaced(client: FlaskClient) -> None:
+    for sent in ("bad id with spaces", "x" * 200, "<script>"):
+        response = client.get("/cds-services", headers={"X-Request-ID": sent})
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_neither_token_nor_patient_id_reaches_the_log(client: FlaskClient, httpserver: HTTPServer,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Successful, fetched and failing calls alike leave no patient id and no token behind."""
+    caplog.set_level("DEBUG", logger="acne_scar_cds")
+    auth = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
+            "subject": "cds"}
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(
+        searchset(isotretinoin_statement(pid=PATIENT)))
+    good = hook_request(icepick_scar(pid=PATIENT), pid=PATIENT, omit=("medicationStatements",),
+                        fhirServer=httpserver.url_for("/fhir"), fhirAuthorization=auth)
+    assert client.post(SERVICE_URL, json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    failing = dict(good, fhirServer="http://127.0.0.1:9/fhir")
+    assert client.post(SERVICE_URL, json=failing).status_code == 412
+    invalid = hook_request(dict(icepick_scar(pid=PATIENT), onsetDateTime="soon"), pid=PATIENT)
+    assert client.post(SERVICE_URL, json=invalid).status_code == 422
+    text = "\n".join(json.dumps(entry) for entry in our_log(caplog))
+    assert text.count('"event": "request"') == 3
+    assert PATIENT not in text and TOKEN not in text
+
+
+def test_metrics_after_a_hook_call(client: FlaskClient) -> None:
+    before = client.get("/metrics").get_data(as_text=True)
+    client.post(SERVICE_URL, json=hook_request(icepick_scar(), isotretinoin_statement()))
+    after = client.get("/metrics").get_data(as_text=True)
+    labels = {"endpoint": "/cds-services/<service_id>", "service": "acne-scar-treatment", "status": "200"}
+    assert metric(after, "cds_requests_total", **labels) == metric(before, "cds_requests_total", **labels) + 1
+    for card in ("isotretinoin-recent", "treatment-plan-ice-pick"):
+        assert metric(after, "cds_cards_issued_total", card=card) == \
+            metric(before, "cds_cards_issued_total", card=card) + 1
+    assert 'cds_request_duration_seconds_bucket{endpoint="/cds-services/<service_id>"' in after
+
+
+def test_fetch_and_jwt_rejection_metrics(client: FlaskClient, settings: Settings, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_data("nope", status=500)
+    before = client.get("/metrics").get_data(as_text=True)
+    body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=httpserver.url_for("/fhir"))
+    assert client.post(SERVICE_URL, json=body).status_code == 412
+    guarded = create_app(replace(settings, auth_mode="required",
+                                 auth_issuers='[{"iss": "https://ehr.example", "jwks_url": "http://127.0.0.1:9/j"}]'))
+    assert guarded.test_client().get("/cds-services").status_code == 401
+    after = client.get("/metrics").get_data(as_text=True)
+    failed = {"key": "medicationStatements", "outcome": "failed"}
+    assert metric(after, "cds_prefetch_fetches_total", **failed) == metric(before, "cds_prefetch_fetches_total", **failed) + 1
+    assert metric(after, "cds_jwt_rejections_total", reason="no-bearer-token") == \
+        metric(before, "cds_jwt_rejections_total", reason="no-bearer-token") + 1
+
+
+def test_readyz_checks_the_database(client: FlaskClient, settings: Settings) -> None:
+    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"database": "ok"}}
+    unreachable = f"postgresql+psycopg://cds@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
+    app = create_app(replace(settings, database_url=unreachable, migrate_on_start=False))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
+    assert app.test_client().get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_metrics_add_up_across_gunicorn_workers(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3", "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
+    with gunicorn(env, tmp_path / "gunicorn.log") as server, requests.Session() as session:
+        for _ in range(20):
+            session.get(server.base + "/cds-services", timeout=5, headers={"Connection": "close"})
+        text = requests.get(server.base + "/metrics", timeout=5).text
+        pids = set(re.findall(r"Booting worker with pid: (\d+)", server.log.read_text()))
+    assert metric(text, "cds_requests_total", endpoint="/cds-services", status="200") == 20
+    assert len(pids) == 2
+
+
+def test_sigterm_lets_an_in_flight_call_finish(tmp_path: Path) -> None:
+    """Graceful shutdown: a call waiting on a slow FHIR server still gets its answer."""
+    fhir = HTTPServer(threaded=True)
+    fhir.start()
+
+    def slow(request: Request) -> Response:
+        time.sleep(0.8)
+        return Response(json.dumps(searchset(isotretinoin_statement())), content_type="application/fhir+json")
+
+    fhir.expect_request("/fhir/MedicationStatement").respond_with_handler(slow)
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/g.sqlite3", "WEB_CONCURRENCY": "1", "CDS_TODAY": "2026-11-26"}
+    answers: list[int] = []
+    try:
+        with gunicorn(env, tmp_path / "gunicorn.log") as server:
+            body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=fhir.url_for("/fhir"))
+            call = threading.Thread(target=lambda: answers.append(
+                requests.post(server.base + SERVICE_URL, json=body, timeout=10).status_code))
+            call.start()
+            time.sleep(0.3)  # the call is now waiting on the FHIR server
+            os.killpg(server.process.pid, signal.SIGTERM)
+            call.join(10)
+            assert server.process.wait(15) == 0
+    finally:
+        fhir.clear()
+        fhir.stop()
+    assert answers == [200]
