@@ -102,7 +102,8 @@ def test_fetch_and_jwt_rejection_metrics(client: FlaskClient, settings: Settings
     assert guarded.test_client().get("/cds-services").status_code == 401
     after = client.get("/metrics").get_data(as_text=True)
     failed = {"key": "medicationStatements", "outcome": "failed"}
-    assert metric(after, "cds_prefetch_fetches_total", **failed) == metric(before, "cds_prefetch_fetches_total", **failed) + 1
+    fetches = "cds_prefetch_fetches_total"
+    assert metric(after, fetches, **failed) == metric(before, fetches, **failed) + 1
     assert metric(after, "cds_jwt_rejections_total", reason="no-bearer-token") == \
         metric(before, "cds_jwt_rejections_total", reason="no-bearer-token") + 1
 
