@@ -19,6 +19,9 @@ run: $(STAMP) ## start the service on http://$(HOST):$(PORT) with embedded defau
 test: $(STAMP) ## the whole test suite (starts a real FHIR server on loopback)
 	$(BIN)/pytest
 
+bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
+	$(BIN)/python bench/run.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check service cards tests scripts
 

@@ -18,7 +18,7 @@ from cards.plan import PlanContent, treatment_plan
 from cards.procedures import load_procedures
 from cards.record import PatientRecord, build_record
 from cards.render import RenderedCard, UuidFactory, by_severity, new_uuid, render
-from cards.resources import RawResource, select_and_validate
+from cards.resources import RawResource, Selector, select_and_validate
 from cards.rules import SAFETY_RULES
 from cards.terminology import Terminology
 
@@ -31,6 +31,7 @@ class Engine:
     catalogue: Catalogue
     plan_content: PlanContent
     reader: ProcedureReader
+    selector: Selector
 
     @classmethod
     def load(cls) -> Engine:
@@ -43,11 +44,12 @@ class Engine:
             if unknown or "unknown" not in plan["by_grade"]:
                 raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
         content = PlanContent(catalogue, procedures, terminology.codesystem_url("acne-scar-procedure"))
-        return cls(terminology, catalogue, content, ProcedureReader.load(terminology, procedures))
+        return cls(terminology, catalogue, content, ProcedureReader.load(terminology, procedures),
+                   Selector(terminology))
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
         """Select, validate and derive the facts (raises InvalidResource, WrongPatient)."""
-        models = select_and_validate(resources, patient_id, self.terminology)
+        models = select_and_validate(resources, patient_id, self.selector)
         return build_record(patient_id, models, self.terminology, today, self.reader)
 
     def evaluate(
@@ -72,7 +74,7 @@ class Engine:
         """The cards for draft orders (order-select: only the `selected` references; order-sign:
         all). Safe orders get none; a scar diagnosis is not needed to flag an unsafe order."""
         record = self.record(patient_id, resources, today)
-        drafts = select_and_validate(draft_orders, patient_id, self.terminology)
+        drafts = select_and_validate(draft_orders, patient_id, self.selector)
         batch = read_orders(drafts, self.reader, self.terminology)
         targets = [o for o in batch if selected is None or o.reference in selected]
         findings = [f for order in targets for rule in ORDER_RULES

@@ -25,7 +25,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cards.errors import InvalidResource, WrongPatient
-from cards.terminology import Coding, Terminology
+from cards.terminology import Coding, Terminology, ValueSet
 
 MODELS: dict[str, type[FHIRResourceModel]] = {
     "Patient": Patient,
@@ -79,11 +79,14 @@ class Selector:
     """Decides cheaply, on raw JSON, which resources the rules read."""
 
     def __init__(self, terminology: Terminology) -> None:
-        self.terminology = terminology
+        self.conditions = terminology.union(CONDITION_SETS)
+        self.observations = terminology.union(OBSERVATION_SETS)
+        self.medications = terminology.union(MEDICATION_SETS)
 
-    def _in_sets(self, concept: Any, names: Iterable[str]) -> bool:
+    @staticmethod
+    def _in(concept: Any, valueset: ValueSet) -> bool:
         codings, texts = raw_codings(concept)
-        return any(self.terminology[n].matches(codings, texts) for n in names)
+        return valueset.matches(codings, texts)
 
     def _medication_concept(self, data: dict[str, Any]) -> Any:
         if "medicationCodeableConcept" in data:
@@ -102,15 +105,15 @@ class Selector:
             if kind in ("Patient", "ServiceRequest"):
                 return True  # one Patient; procedure orders are few, and read by code or text
             if kind == "Condition":
-                return self._in_sets(data.get("code"), CONDITION_SETS)
+                return self._in(data.get("code"), self.conditions)
             if kind == "Observation":
-                return self._in_sets(data.get("code"), OBSERVATION_SETS)
+                return self._in(data.get("code"), self.observations)
             if kind == "Medication":
-                return self._in_sets(data.get("code"), MEDICATION_SETS)
+                return self._in(data.get("code"), self.medications)
             if kind in MEDICATION_USE:
                 if self._refers_to_contained_medication(data):
                     return True
-                return self._in_sets(self._medication_concept(data), MEDICATION_SETS)
+                return self._in(self._medication_concept(data), self.medications)
         except Unjudgeable:
             return True
         return False
@@ -162,10 +165,9 @@ def validate(raw: RawResource) -> FHIRResourceModel:
 
 
 def select_and_validate(
-    resources: Iterable[RawResource], patient_id: str, terminology: Terminology
+    resources: Iterable[RawResource], patient_id: str, selector: Selector
 ) -> list[FHIRResourceModel]:
     """The resources the rules read, validated and deduplicated by type and id."""
-    selector = Selector(terminology)
     seen: set[str] = set()
     chosen: list[FHIRResourceModel] = []
     for raw in _unique(resources, seen):

@@ -107,6 +107,18 @@ class Terminology:
     def __getitem__(self, name: str) -> ValueSet:
         return self.valuesets[name]
 
+    def union(self, names: Iterable[str]) -> ValueSet:
+        """One value set holding the codes and text terms of several (for fast selection)."""
+        sets = [self.valuesets[n] for n in names]
+        patterns = [v.text_pattern.pattern for v in sets if v.text_pattern]
+        return ValueSet(
+            url="urn:union:" + ",".join(v.name for v in sets),
+            name="+".join(v.name for v in sets),
+            codes=frozenset().union(*(v.codes for v in sets)),
+            unverified=frozenset().union(*(v.unverified for v in sets)),
+            text_pattern=re.compile("|".join(patterns), re.IGNORECASE) if patterns else None,
+        )
+
     def codesystem_url(self, name: str) -> str:
         """Canonical URL of a shipped CodeSystem."""
         return str(self.codesystems[name]["url"])

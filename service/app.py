@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["cds_settings"] = settings
-    app.extensions["cds_registry"] = registry or default_registry()
+    app.extensions["cds_registry"] = registry or default_registry(settings.bench_baseline)
     app.extensions["cds_engine"] = Engine.load()
     app.extensions["cds_session"] = requests.Session()
     app.extensions["cds_store"] = store = Store.from_url(settings.database_url)

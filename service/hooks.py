@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import date
 from typing import Any
 
 import requests
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cards.errors import InvalidResource, WrongPatient
@@ -22,6 +23,7 @@ from service.schemas import CardSchema, HookRequestSchema, empty_fields
 from service.store import Store
 
 log = logging.getLogger("acne_scar_cds")
+CARD_SCHEMA = CardSchema()
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,25 @@ def call_service(
     return CallResult(cards, str(request["hookInstance"]), gathered.fetched)
 
 
+@functools.cache
+def request_schema(hook: str, context_schema: type[Schema]) -> HookRequestSchema:
+    """One schema per hook and context: marshmallow schemas are reusable, and building one
+    costs as much as using it."""
+    return HookRequestSchema(hook, context_schema)
+
+
 def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[str, Any]:
     """The hook request, validated for this service; BadRequest with field messages."""
     try:
-        return HookRequestSchema(service.hook, service.context_schema).load(body)
+        return request_schema(service.hook, service.context_schema).load(body)
     except ValidationError as exc:
         raise BadRequest("The request does not follow CDS Hooks 2.0.1.", errors=exc.messages) from None
 
 
 def check_cards(cards: list[RenderedCard]) -> None:
     """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500)."""
-    schema = CardSchema()
     for rendered in cards:
-        errors = schema.validate(rendered.card)
+        errors = CARD_SCHEMA.validate(rendered.card)
         empty = empty_fields(rendered.card)
         if errors or empty:
             raise InvalidCards(

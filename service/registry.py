@@ -154,7 +154,26 @@ ACNE_SCAR_ORDER_SIGN = ServiceDescriptor(
 )
 
 
-def default_registry() -> Registry:
-    """The services this build offers."""
-    services = (ACNE_SCAR_TREATMENT, ACNE_SCAR_ORDER_SELECT, ACNE_SCAR_ORDER_SIGN)
+def no_advice(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+              today: date) -> list[RenderedCard]:
+    """The benchmark's baseline: the whole request path (auth, JSON, schema), no guideline."""
+    return []
+
+
+BENCH_BASELINE = ServiceDescriptor(
+    id="bench-baseline",
+    hook="patient-view",
+    title="Benchmark baseline (no advice)",
+    description="Parses and validates a patient-view request and answers no cards. Only with BENCH_BASELINE=true.",
+    prefetch={},
+    handler=no_advice,
+    context_schema=PatientContextSchema,
+)
+
+
+def default_registry(bench_baseline: bool = False) -> Registry:
+    """The services this build offers (plus the benchmark baseline when asked)."""
+    services = [ACNE_SCAR_TREATMENT, ACNE_SCAR_ORDER_SELECT, ACNE_SCAR_ORDER_SIGN]
+    if bench_baseline:
+        services.append(BENCH_BASELINE)
     return Registry({s.id: s for s in services})

@@ -90,6 +90,7 @@ class Settings:
     public_base_url: str | None = None
     jwks_timeout: float = 2.0
     jwks_cache_ttl: int = 300
+    bench_baseline: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,4 +132,5 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "public_base_url": ("PUBLIC_BASE_URL", lambda v: v.rstrip("/")),
     "jwks_timeout": ("JWKS_TIMEOUT", _positive(float)),
     "jwks_cache_ttl": ("JWKS_CACHE_TTL", _positive(int)),
+    "bench_baseline": ("BENCH_BASELINE", _flag),
 }

@@ -31,19 +31,22 @@ class Gunicorn:
             self.process = subprocess.Popen(
                 [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
                 cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()  # never leave a server behind
+            raise
 
-    def _wait_ready(self, timeout: float = 30) -> None:
+    def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
             try:
-                if requests.get(f"{self.base}/healthz", timeout=1).ok:
+                if requests.get(f"{self.base}/healthz", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
-        self.kill()
         raise RuntimeError(f"gunicorn did not answer: {self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:

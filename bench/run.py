@@ -1,0 +1,206 @@
+"""`make bench`: latency and throughput of the service under gunicorn, on loopback.
+
+One gunicorn worker (production settings: signed callers, PostgreSQL, INFO logging) driven by
+wrk with 10 connections. Scenarios: discovery; patient-view with a typical record (~30
+resources, full prefetch) and a large one (~500); patient-view with no prefetch, fetched from a
+real FHIR server; and a baseline service in the same server that parses and validates the same
+request and answers no cards. Every figure is also given as a ratio to the baseline, so results
+survive a noisy machine. Every call carries its own signed JWT (the service refuses replays).
+Results: bench/results/<time>.json. Needs wrk (Debian's package; installed when run as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import dev_token  # noqa: E402
+from scripts.fhir_server import start as start_fhir  # noqa: E402
+from scripts.postgres import start as start_postgres  # noqa: E402
+from tests.servers import Gunicorn  # noqa: E402
+
+FIXTURES = ROOT / "fixtures"
+RESULTS = ROOT / "bench" / "results"
+CONNECTIONS = 10
+LUA = """
+local tokens, n = {}, 0
+for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+local f = io.open("%(body)s", "rb"); local body = f:read("*a"); f:close()
+if body == "" then body = nil end
+request = function()
+  n = n + 1
+  local headers = {["Authorization"] = "Bearer " .. tokens[(n - 1) %% #tokens + 1]}
+  if body then headers["Content-Type"] = "application/json" end
+  return wrk.format("%(method)s", "%(path)s", headers, body)
+end
+"""
+TARGETS = {"typical_p99_ms": 50, "typical_rps_vs_baseline": 0.40, "large_p99_ms": 250, "large_vs_typical": 8}
+
+
+def ensure_wrk() -> str:
+    if shutil.which("wrk") is None:
+        if os.geteuid() != 0:
+            sys.exit("make bench needs wrk: sudo apt-get install wrk")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return str(shutil.which("wrk"))
+
+
+def _mint(args: tuple[str, str, int]) -> list[str]:
+    audience, directory, count = args
+    return [dev_token.token(audience, Path(directory)) for _ in range(count)]
+
+
+def mint_tokens(audience: str, directory: Path, count: int) -> list[str]:
+    """`count` distinct signed tokens for one URL, on every core."""
+    workers = os.cpu_count() or 1
+    chunks = [(audience, str(directory), count // workers + 1) for _ in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        return [t for chunk in pool.map(_mint, chunks) for t in chunk][:count]
+
+
+def wrk(binary: str, base: str, scenario: dict[str, Any], tokens: list[str], seconds: int, work: Path) -> dict[str, Any]:
+    name = scenario["name"]
+    (work / f"{name}.tokens").write_text("\n".join(tokens))
+    (work / f"{name}.body").write_bytes(json.dumps(scenario["body"]).encode() if scenario["body"] else b"")
+    script = work / f"{name}.lua"
+    script.write_text(LUA % {"tokens": work / f"{name}.tokens", "body": work / f"{name}.body",
+                             "method": scenario["method"], "path": scenario["path"]})
+    out = subprocess.run([binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                         capture_output=True, text=True, check=True).stdout
+    return parse(out)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse(out: str) -> dict[str, Any]:
+    """p50, p99, requests/s, requests and errors from wrk's report."""
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"p50_ms": round(_ms(p50.group(1)), 2), "p99_ms": round(_ms(p99.group(1)), 2),  # type: ignore[union-attr]
+            "rps": round(float(rps.group(1)), 1), "requests": int(total.group(1)),  # type: ignore[union-attr]
+            "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)}
+
+
+def request_body(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "requests" / f"{name}.json").read_text())
+
+
+def scenarios(fhir_base: str) -> list[dict[str, Any]]:
+    typical, large = request_body("typical-record"), request_body("large-record")
+    fetched = {k: v for k, v in typical.items() if k != "prefetch"}
+    fetched["fhirServer"] = fhir_base
+    fetched["fhirAuthorization"] = {"access_token": "bench-token", "token_type": "Bearer", "expires_in": 300,
+                                    "scope": "patient/*.read", "subject": "acne-scar-cds"}
+    patient_view = "/cds-services/acne-scar-treatment"
+    return [
+        {"name": "baseline", "method": "POST", "path": "/cds-services/bench-baseline", "body": typical},
+        {"name": "discovery", "method": "GET", "path": "/cds-services", "body": None},
+        {"name": "typical", "method": "POST", "path": patient_view, "body": typical},
+        {"name": "large", "method": "POST", "path": patient_view, "body": large},
+        {"name": "fallback-fetch", "method": "POST", "path": patient_view, "body": fetched},
+    ]
+
+
+def run(seconds: int) -> dict[str, Any]:
+    binary = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="acne-scar-cds-bench-"))
+    shutil.chown(work, "postgres") if os.geteuid() == 0 else None
+    os.chmod(work, 0o777)
+    issuers = dev_token.init(work / "issuer")
+    postgres = start_postgres(work / "postgres")
+    fhir = start_fhir(0, work / "fhir", "bench-token")
+    try:
+        fhir.load(json.loads((FIXTURES / "patients" / "typical-record.json").read_text()))
+        env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "DATABASE_URL": postgres.url,
+               "WEB_CONCURRENCY": "1", "BENCH_BASELINE": "true", "CDS_TODAY": "2026-11-26", "LOG_LEVEL": "INFO"}
+        server = Gunicorn(env, work / "gunicorn.log")
+        try:
+            results = {}
+            for scenario in scenarios(fhir.base_url):
+                url = server.base + scenario["path"]
+                warm = mint_tokens(url, work / "issuer", 300)
+                wrk(binary, server.base, scenario, warm, 2, work)
+                tokens = mint_tokens(url, work / "issuer", scenario_budget(scenario["name"], seconds))
+                results[scenario["name"]] = wrk(binary, server.base, scenario, tokens, seconds, work)
+                print(f"  {scenario['name']:15} {results[scenario['name']]}", flush=True)
+        finally:
+            server.stop()
+    finally:
+        fhir.stop()
+        postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def scenario_budget(name: str, seconds: int) -> int:
+    """Tokens enough for the scenario's expected rate with room to spare (each is used once)."""
+    return {"baseline": 2500, "discovery": 2500, "typical": 1200, "large": 400, "fallback-fetch": 600}[name] * seconds
+
+
+def report(results: dict[str, Any]) -> dict[str, Any]:
+    base = results["baseline"]
+    for name, r in results.items():
+        r["p50_vs_baseline"] = round(r["p50_ms"] / base["p50_ms"], 2)
+        r["p99_vs_baseline"] = round(r["p99_ms"] / base["p99_ms"], 2)
+        r["rps_vs_baseline"] = round(r["rps"] / base["rps"], 2)
+    typical, large = results["typical"], results["large"]
+    checks = {
+        "typical p99 < 50 ms": typical["p99_ms"] < TARGETS["typical_p99_ms"],
+        "typical throughput >= 40% of baseline": typical["rps_vs_baseline"] >= TARGETS["typical_rps_vs_baseline"],
+        "large p99 < 250 ms": large["p99_ms"] < TARGETS["large_p99_ms"],
+        "large <= 8x typical per request": large["p50_ms"] <= TARGETS["large_vs_typical"] * typical["p50_ms"],
+        "no errors": all(r["errors"] == 0 for r in results.values()),
+    }
+    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+            "workers": 1, "connections": CONNECTIONS, "results": results, "targets": checks}
+
+
+def table(summary: dict[str, Any]) -> str:
+    rows = [f"{'scenario':15} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 x':>6} {'p99 x':>6} {'rps x':>6} {'errors':>6}"]
+    for name, r in summary["results"].items():
+        rows.append(f"{name:15} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['rps']:>8} {r['p50_vs_baseline']:>6} "
+                    f"{r['p99_vs_baseline']:>6} {r['rps_vs_baseline']:>6} {r['errors']:>6}")
+    rows.append("")
+    rows += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in summary["targets"].items()]
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per scenario")
+    args = parser.parse_args()
+    print(f"benchmark: 1 gunicorn worker, {CONNECTIONS} connections, {args.seconds}s per scenario", flush=True)
+    summary = report(run(args.seconds))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{summary['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(table(summary))
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+    return 0 if all(summary["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
