@@ -23,7 +23,7 @@ bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a b
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check service cards tests scripts
+	$(BIN)/ruff check service cards tests scripts bench
 
 fixtures: $(STAMP) ## regenerate fixtures/requests from fixtures/patients
 	$(BIN)/python scripts/make_requests.py

@@ -19,8 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +72,8 @@ def mint_tokens(audience: str, directory: Path, count: int) -> list[str]:
         return [t for chunk in pool.map(_mint, chunks) for t in chunk][:count]
 
 
-def wrk(binary: str, base: str, scenario: dict[str, Any], tokens: list[str], seconds: int, work: Path) -> dict[str, Any]:
+def wrk(binary: str, base: str, scenario: dict[str, Any], tokens: list[str], seconds: int,
+        work: Path) -> dict[str, Any]:
     name = scenario["name"]
     (work / f"{name}.tokens").write_text("\n".join(tokens))
     (work / f"{name}.body").write_bytes(json.dumps(scenario["body"]).encode() if scenario["body"] else b"")
@@ -162,7 +161,7 @@ def scenario_budget(name: str, seconds: int) -> int:
 
 def report(results: dict[str, Any]) -> dict[str, Any]:
     base = results["baseline"]
-    for name, r in results.items():
+    for r in results.values():
         r["p50_vs_baseline"] = round(r["p50_ms"] / base["p50_ms"], 2)
         r["p99_vs_baseline"] = round(r["p99_ms"] / base["p99_ms"], 2)
         r["rps_vs_baseline"] = round(r["rps"] / base["rps"], 2)
@@ -179,7 +178,8 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(summary: dict[str, Any]) -> str:
-    rows = [f"{'scenario':15} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 x':>6} {'p99 x':>6} {'rps x':>6} {'errors':>6}"]
+    heads = ("p50 ms", "p99 ms", "req/s", "p50 x", "p99 x", "rps x", "errors")
+    rows = [f"{'scenario':15} " + " ".join(f"{h:>8}" if i < 3 else f"{h:>6}" for i, h in enumerate(heads))]
     for name, r in summary["results"].items():
         rows.append(f"{name:15} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['rps']:>8} {r['p50_vs_baseline']:>6} "
                     f"{r['p99_vs_baseline']:>6} {r['rps_vs_baseline']:>6} {r['errors']:>6}")

@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
+from jwt.algorithms import ECAlgorithm
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from service.app import create_app
+from service.guard import OPEN_PATHS
 from service.settings import Settings
 from service.store import metadata
+from tests.conftest import FIXTURES, load_json
 from tests.hookdata import hook_request, icepick_scar, isotretinoin_statement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +44,11 @@ OVERRIDE_SYSTEM = "https://acne-scar-cds.example/fhir/CodeSystem/override-reason
 WHEN = "2026-11-26T10:00:00Z"
 MORPHOLOGY = "https://acne-scar-cds.example/fhir/CodeSystem/acne-scar-morphology"
 SEARCH_KEYS = ("medicationStatements", "medicationRequests", "medicationDispenses", "observations")
+ORDER_SIGN = "/cds-services/acne-scar-order-sign"
+ORDER_SELECT = "/cds-services/acne-scar-order-select"
+ORDERS = FIXTURES / "orders"
+SERVICES = {"acne-scar-treatment": "patient-view", "acne-scar-order-select": "order-select",
+            "acne-scar-order-sign": "order-sign"}
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +164,8 @@ def test_discovery_follows_the_contract(client: FlaskClient, spec: dict[str, Any
     assert response.status_code == 200
     body = response.get_json()
     assert errors_of(response_validator(spec, "/cds-services", "get", 200), body) == []
-    assert [s["id"] for s in body["services"]] == ["acne-scar-treatment"]
+    assert {s["id"]: s["hook"] for s in body["services"]} == SERVICES
+    assert body == spec["components"]["examples"]["Discovery"]["value"], "the example is the real answer"
 
 
 def test_health_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
@@ -176,20 +189,82 @@ def test_patient_view_cards_follow_the_contract(client: FlaskClient, spec: dict[
     assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), body) == []
 
 
+@pytest.mark.parametrize("name, path", [("PatientViewRequest", SERVICE), ("OrderSignRequest", ORDER_SIGN),
+                                        ("OrderSelectRequest", ORDER_SELECT)])
 def test_the_contracts_example_request_is_answered_with_cards(
-    client: FlaskClient, spec: dict[str, Any]
+    client: FlaskClient, spec: dict[str, Any], name: str, path: str
 ) -> None:
-    """Integrators and the fuzzer start from this example: it must work as documented."""
-    example = spec["components"]["examples"]["PatientViewRequest"]["value"]
-    response = client.post(SERVICE, json=example)
+    """Integrators and the fuzzer start from these examples: they must work as documented."""
+    example = spec["components"]["examples"][name]["value"]
+    response = client.post(path, json=example)
     assert response.status_code == 200
     assert response.get_json()["cards"]
+
+
+def without_uuids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_uuids(v) for k, v in value.items() if k != "uuid"}
+    if isinstance(value, list):
+        return [without_uuids(v) for v in value]
+    return value
+
+
+def test_the_order_sign_response_example_is_the_real_answer(client: FlaskClient, spec: dict[str, Any]) -> None:
+    examples = spec["components"]["examples"]
+    response = client.post(ORDER_SIGN, json=examples["OrderSignRequest"]["value"])
+    assert without_uuids(response.get_json()) == without_uuids(examples["OrderSignResponse"]["value"])
+
+
+def order_fixture(name: str) -> dict[str, Any]:
+    return load_json(ORDERS / f"{name}.json")
+
+
+@pytest.mark.parametrize("name", ["ablative-fitzpatrick-v", "retinoid-pregnant", "safe-orders-after-isotretinoin"])
+def test_order_hook_cards_follow_the_contract(client: FlaskClient, spec: dict[str, Any], name: str) -> None:
+    request = order_fixture(name)
+    assert errors_of(validator(spec, pointer("components", "schemas", "HookRequest")), request) == []
+    path = ORDER_SELECT if request["hook"] == "order-select" else ORDER_SIGN
+
+    response = client.post(path, json=request)
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), body) == []
+    if not name.startswith("safe-"):
+        types = {a["type"] for c in body["cards"] for s in c["suggestions"] for a in s["actions"]}
+        assert "delete" in types
+
+
+@pytest.mark.parametrize("change, field", [
+    pytest.param(lambda r: r["context"].pop("selections"), "selections", id="order-select without selections"),
+    pytest.param(lambda r: r["context"].update(selections=[]), "selections", id="empty selections"),
+    pytest.param(lambda r: r["context"].update(draftOrders={"resourceType": "List"}), "draftOrders",
+                 id="draftOrders not a Bundle"),
+    pytest.param(lambda r: r["context"]["draftOrders"]["entry"][0]["resource"].pop("id"), "draftOrders",
+                 id="draft without id"),
+    pytest.param(lambda r: r["context"].pop("draftOrders"), "draftOrders", id="no draftOrders"),
+])
+def test_the_request_schema_refuses_what_the_order_services_refuse(
+    client: FlaskClient, spec: dict[str, Any], change: Any, field: str
+) -> None:
+    """The contract's context shapes and the service agree, field by field."""
+    request = copy.deepcopy(order_fixture("retinoid-pregnant"))
+    request_schema = validator(spec, pointer("components", "schemas", "HookRequest"))
+    assert errors_of(request_schema, request) == []
+    change(request)
+    assert errors_of(request_schema, request) != []
+    response = client.post(ORDER_SELECT, json=request)
+    assert response.status_code == 400
+    assert field in response.get_json()["errors"]["context"]
 
 
 @pytest.mark.parametrize("name, ref", [
     ("Discovery", ("paths", "/cds-services", "get", "responses", "200")),
     ("PatientViewRequest", ("components", "schemas", "HookRequest")),
     ("PatientViewResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
+    ("OrderSignRequest", ("components", "schemas", "HookRequest")),
+    ("OrderSelectRequest", ("components", "schemas", "HookRequest")),
+    ("OrderSignResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
     ("FeedbackAccepted", ("components", "schemas", "FeedbackRequest")),
     ("FeedbackOverridden", ("components", "schemas", "FeedbackRequest")),
     ("FeedbackOverriddenNoReason", ("components", "schemas", "FeedbackRequest")),
@@ -283,7 +358,29 @@ ERROR_CASES = {
     "condition of another patient": (
         lambda c: c.post(SERVICE, json=ice_pick_request(condition_subject="Patient/p2")),
         422, "invalid-fhir-resource"),
+    "order-select without selections": (
+        lambda c: c.post(ORDER_SELECT, json=without(order_fixture("retinoid-pregnant"), "context", "selections")),
+        400, "invalid-request"),
+    "order-sign without serviceRequests, no fhirServer": (
+        lambda c: c.post(ORDER_SIGN, json=without(order_fixture("ablative-after-isotretinoin"),
+                                                  "prefetch", "serviceRequests")),
+        412, "prefetch-unavailable"),
+    "invalid draft MedicationRequest": (
+        lambda c: c.post(ORDER_SIGN, json=invalid_draft(order_fixture("retinoid-pregnant-topical-tretinoin"))),
+        422, "invalid-fhir-resource"),
 }
+
+
+def without(request: dict[str, Any], part: str, key: str) -> dict[str, Any]:
+    changed = copy.deepcopy(request)
+    del changed[part][key]
+    return changed
+
+
+def invalid_draft(request: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(request)
+    changed["context"]["draftOrders"]["entry"][0]["resource"]["status"] = "pending-approval"
+    return changed
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))
