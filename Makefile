@@ -25,8 +25,9 @@ bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a b
 lint: $(STAMP)
 	$(BIN)/ruff check service cards tests scripts bench
 
-fixtures: $(STAMP) ## regenerate fixtures/requests from fixtures/patients
+fixtures: $(STAMP) ## regenerate fixtures/requests and fixtures/orders from fixtures/patients
 	$(BIN)/python scripts/make_requests.py
+	$(BIN)/python scripts/make_order_requests.py
 
 clean:
 	rm -rf $(VENV) .fhir-server-venv .pytest_cache

@@ -12,7 +12,7 @@ from datetime import date
 
 from cards.catalogue import Catalogue
 from cards.errors import ContentError
-from cards.order_rules import ORDER_RULES
+from cards.order_rules import ORDER_RULES, once_per_batch
 from cards.orders import ProcedureReader, read_orders
 from cards.plan import PlanContent, treatment_plan
 from cards.procedures import load_procedures
@@ -77,8 +77,8 @@ class Engine:
         drafts = select_and_validate(draft_orders, patient_id, self.selector)
         batch = read_orders(drafts, self.reader, self.terminology)
         targets = [o for o in batch if selected is None or o.reference in selected]
-        findings = [f for order in targets for rule in ORDER_RULES
-                    if (f := rule(record, order, batch, today, self.plan_content)) is not None]
+        findings = once_per_batch([f for order in targets for rule in ORDER_RULES
+                                   if (f := rule(record, order, batch, today, self.plan_content)) is not None])
         return by_severity([render(f, self.catalogue) for f in findings])
 
     def evaluate_resources(

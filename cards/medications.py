@@ -186,10 +186,11 @@ def _dates(use: MedicationUse) -> tuple[date | None, date | None]:
         if handed and supply is not None and supply.value is not None:
             return handed + timedelta(days=int(supply.value)), handed
         return None, handed
-    return _request_dates(use)
+    return request_dates(use)
 
 
-def _request_dates(request: MedicationRequest) -> tuple[date | None, date | None]:
+def request_dates(request: MedicationRequest) -> tuple[date | None, date | None]:
+    """(last dose, authored) of a prescription, from its dosage bounds."""
     authored = to_date(request.authoredOn, "earliest") if request.authoredOn else None
     ends: list[date] = []
     for dosage in request.dosageInstruction or []:

@@ -8,6 +8,7 @@ or to order something safer instead (a `create` action).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 
 from cards.concepts import Evidence
@@ -17,6 +18,8 @@ from cards.orders import Order
 from cards.plan import PlanContent, procedure_request
 from cards.record import PatientRecord
 from cards.rules import ISOTRETINOIN_WAIT_MONTHS
+
+TYPICAL_COURSE_MONTHS = 6  # an isotretinoin course with no dosage bounds is taken to last this long
 
 OrderRule = Callable[[PatientRecord, Order, Sequence[Order], date, PlanContent], Finding | None]
 ALTERNATIVE = "non-ablative-fractional-laser"  # R4: the preferred energy-based option
@@ -69,19 +72,43 @@ def retinoid_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[O
 def isotretinoin_before_planned_procedure(record: PatientRecord, order: Order, batch: Sequence[Order],
                                           today: date, content: PlanContent) -> Finding | None:
     """R3, the other way round: isotretinoin ordered while fully ablative laser or mechanical
-    dermabrasion is planned within the next 6 months (already ordered, or in this batch)."""
+    dermabrasion is booked (or in this batch) before 6 months after the course's last dose. The
+    course ends on the order's dosage bounds, or is taken to last 6 months (a typical course).
+    Isotretinoin for scarring acne is strongly recommended (AAD 2024): the card suggests moving
+    the procedure (removing it when it is a draft of this batch), not dropping isotretinoin."""
     if not order.isotretinoin:
         return None
-    horizon = add_months(today, ISOTRETINOIN_WAIT_MONTHS)
+    course_end = order.course_end or add_months(today, TYPICAL_COURSE_MONTHS)
+    safe_from = add_months(course_end, ISOTRETINOIN_WAIT_MONTHS)
     planned = [p for p in (*record.planned_procedures, *batch)
                if p.reference != order.reference and _has(p, "isotretinoin-defer")
-               and (p.occurrence is None or today <= p.occurrence < horizon)]
+               and (p.occurrence is None or today <= p.occurrence < safe_from)]
     if not planned:
         return None
     facts = [Evidence(p.reference, f"planned: {p.label}" + (f" on {p.occurrence}" if p.occurrence else ""))
              for p in planned]
-    return Finding("order-isotretinoin-procedure-planned", basis=_basis(order, *facts),
+    drafts = {o.reference for o in batch}
+    moves = tuple(_remove(p, content) for p in planned if p.reference in drafts)
+    return Finding("order-isotretinoin-procedure-planned", {"safe_from": safe_from.isoformat()},
+                   _basis(order, *facts), suggestions=(*moves, _remove(order, content, recommended=False)))
+
+
+def procedure_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[Order],
+                           today: date, content: PlanContent) -> Finding | None:
+    """R5 (AAD 2024): elective scar procedures wait until after pregnancy."""
+    if record.pregnancy.status != "pregnant" or not _has(order, "scar-procedure"):
+        return None
+    return Finding("order-procedure-pregnancy", basis=_basis(order, *record.pregnancy.evidence),
                    suggestions=(_remove(order, content),))
+
+
+def procedure_over_active_acne(record: PatientRecord, order: Order, batch: Sequence[Order],
+                               today: date, content: PlanContent) -> Finding | None:
+    """R2 (AAD 2024): control active acne before scar procedures; no resurfacing over lesions."""
+    if not record.active_acne or not _has(order, "scar-procedure"):
+        return None
+    return Finding("order-procedure-active-acne", basis=_basis(order, *record.active_acne),
+                   suggestions=(_remove(order, content, recommended=False),))
 
 
 def procedure_in_skin_of_colour(record: PatientRecord, order: Order, batch: Sequence[Order],
@@ -140,6 +167,26 @@ def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
 
 
 ORDER_RULES: tuple[OrderRule, ...] = (
-    retinoid_in_pregnancy, procedure_after_isotretinoin, isotretinoin_before_planned_procedure,
-    procedure_in_skin_of_colour, procedure_with_keloid_history, procedure_with_herpes,
+    retinoid_in_pregnancy, procedure_in_pregnancy, procedure_over_active_acne, procedure_after_isotretinoin,
+    isotretinoin_before_planned_procedure, procedure_in_skin_of_colour, procedure_with_keloid_history,
+    procedure_with_herpes,
 )
+ONCE_PER_BATCH = ("order-herpes-prophylaxis",)  # one antiviral course covers the session
+
+
+def once_per_batch(findings: Sequence[Finding]) -> list[Finding]:
+    """Merge repeated findings that must appear once per order batch (their bases joined), so
+    that accepting every card's suggestion cannot order the same prophylaxis twice."""
+    merged: list[Finding] = []
+    first: dict[str, int] = {}
+    for finding in findings:
+        if finding.card not in ONCE_PER_BATCH:
+            merged.append(finding)
+        elif finding.card in first:
+            kept = merged[first[finding.card]]
+            basis = kept.basis + tuple(e for e in finding.basis if e not in kept.basis)
+            merged[first[finding.card]] = replace(kept, basis=basis)
+        else:
+            first[finding.card] = len(merged)
+            merged.append(finding)
+    return merged

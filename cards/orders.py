@@ -22,7 +22,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cards.concepts import codings_of, reference_of, texts_of
 from cards.dates import to_date
 from cards.errors import ContentError
-from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid
+from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid, request_dates
 from cards.procedures import Procedure
 from cards.terminology import CONTENT, Terminology
 
@@ -80,6 +80,7 @@ class Order:
     retinoid: bool = False
     antiviral: bool = False
     occurrence: date | None = None
+    course_end: date | None = None  # a medication order's last planned dose, when its bounds say
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.label}"
@@ -102,7 +103,7 @@ def read_order(resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel],
             for name in ("oral-retinoid", "retinoid-ingredient", "topical-retinoid-product"))
         antiviral = terminology["hsv-antiviral"].matches(concept.codings, concept.texts)
         return Order(reference, concept.label, isotretinoin=isotretinoin, retinoid=retinoid,
-                     antiviral=antiviral)
+                     antiviral=antiviral, course_end=request_dates(resource)[0])
     return None
 
 

@@ -85,6 +85,15 @@ class OrderSelectContextSchema(OrderSignContextSchema):
         r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}\Z", error="Must be a reference such as MedicationRequest/1.")),
         required=True, validate=validate.Length(min=1))
 
+    @validates_schema(skip_on_field_errors=True)
+    def _selections_are_drafts(self, data: dict[str, Any], **_: Any) -> None:
+        """A selection that is not among the drafts would go unchecked: silence would look like
+        "this order is safe" (GUIDELINE §1)."""
+        drafts = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in data["draftOrders"]["entry"]}
+        unknown = [s for s in data["selections"] if s not in drafts]
+        if unknown:
+            raise ValidationError(f"{unknown[0]} is not among context.draftOrders.", "selections")
+
 
 class HookRequestSchema(Schema):
     """The body of POST /cds-services/{id} (CDS Hooks 2.0.1 §HTTP Request)."""

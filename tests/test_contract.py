@@ -19,8 +19,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
-from jwt.algorithms import ECAlgorithm
 from jsonschema import Draft202012Validator
+from jwt.algorithms import ECAlgorithm
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -379,7 +379,7 @@ def without(request: dict[str, Any], part: str, key: str) -> dict[str, Any]:
 
 def invalid_draft(request: dict[str, Any]) -> dict[str, Any]:
     changed = copy.deepcopy(request)
-    changed["context"]["draftOrders"]["entry"][0]["resource"]["status"] = "pending-approval"
+    changed["context"]["draftOrders"]["entry"][0]["resource"]["authoredOn"] = "26/11/2026"
     return changed
 
 
@@ -649,3 +649,85 @@ def test_feedback_report_for_an_unknown_service_is_404(client: FlaskClient,
     assert response.status_code == 404
     assert response.get_json()["error"] == "unknown-service"
     assert errors_of(response_validator(spec, REPORT, "get", 404), response.get_json()) == []
+
+
+# ----- trusting CDS clients: 401 (CDS Hooks §Trusting CDS Clients, AUTH_MODE=required) ------
+
+ISSUER = "https://ehr.example"
+EHR_KEY = ec.generate_private_key(ec.SECP384R1())
+STRANGER_KEY = ec.generate_private_key(ec.SECP384R1())
+OPERATIONS = [(path, method) for path, item in
+              yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))["paths"].items()
+              for method in item if method != "parameters"]
+
+
+@pytest.fixture
+def secured(settings: Settings, tmp_path: Path) -> FlaskClient:
+    """The app with AUTH_MODE=required, trusting one EHR whose public key is in a JWKS file."""
+    jwks = {"keys": [{**ECAlgorithm.to_jwk(EHR_KEY.public_key(), as_dict=True), "kid": "ehr-1", "use": "sig"}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks), encoding="utf-8")
+    issuers = json.dumps([{"iss": ISSUER, "jwks_file": str(tmp_path / "jwks.json")}])
+    return create_app(dataclasses.replace(settings, auth_mode="required", auth_issuers=issuers)).test_client()
+
+
+def bearer(path: str, key: Any = EHR_KEY) -> dict[str, str]:
+    """An ES384 JWT as a CDS client signs it, for the URL `path` of the test client."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": "http://localhost" + path, "iat": now, "exp": now + 300,
+              "jti": str(uuid.uuid4())}
+    token = jwt.encode(claims, key, algorithm="ES384", headers={"kid": "ehr-1", "typ": "JWT"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_contract_declares_bearer_jwt_security(spec: dict[str, Any]) -> None:
+    scheme = spec["components"]["securitySchemes"]["cdsClientJwt"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert spec["security"] == [{"cdsClientJwt": []}]
+
+
+@pytest.mark.parametrize("path, method", OPERATIONS)
+def test_401_is_documented_exactly_where_the_guard_checks(spec: dict[str, Any], path: str, method: str) -> None:
+    """Every operation but the open ones (service.guard OPEN_PATHS) and CORS preflights may
+    answer 401; those are open (`security: []`) and never do."""
+    operation = spec["paths"][path][method]
+    checked = path not in OPEN_PATHS and method != "options"
+    assert ("401" in operation["responses"]) is checked
+    assert ("security" in operation and operation["security"] == []) is not checked
+
+
+UNAUTHORISED_CALLS = {
+    "discovery": ("get", "/cds-services", "/cds-services", None),
+    "patient-view": ("post", SERVICE, HOOK_PATH, "PatientViewRequest"),
+    "order-sign": ("post", ORDER_SIGN, HOOK_PATH, "OrderSignRequest"),
+    "order-select": ("post", ORDER_SELECT, HOOK_PATH, "OrderSelectRequest"),
+    "feedback": ("post", FEEDBACK, FEEDBACK_PATH, "FeedbackAccepted"),
+    "feedback report": ("get", REPORT, REPORT, None),
+}
+
+
+@pytest.mark.parametrize("credentials", ["none", "not bearer", "untrusted key"])
+@pytest.mark.parametrize("call", list(UNAUTHORISED_CALLS))
+def test_401_follows_the_contract(secured: FlaskClient, spec: dict[str, Any], call: str, credentials: str) -> None:
+    method, url, documented, example = UNAUTHORISED_CALLS[call]
+    headers = {"none": {}, "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
+               "untrusted key": bearer(url, STRANGER_KEY)}[credentials]
+    body = spec["components"]["examples"][example]["value"] if example else None
+
+    response = secured.open(url, method=method.upper(), json=body, headers=headers)
+
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.get_json() == {"error": "unauthorized", "message": "The request is not authorised."}
+    assert errors_of(response_validator(spec, documented, method, 401), response.get_json()) == []
+
+
+def test_a_signed_call_passes_and_open_paths_need_no_token(secured: FlaskClient, spec: dict[str, Any]) -> None:
+    """The 401s above come from the checks, not from a service that refuses everyone."""
+    example = spec["components"]["examples"]["OrderSignRequest"]["value"]
+    signed = secured.post(ORDER_SIGN, json=example, headers=bearer(ORDER_SIGN))
+    assert signed.status_code == 200, signed.get_data(as_text=True)
+    assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), signed.get_json()) == []
+    for path in sorted(OPEN_PATHS):
+        assert secured.get(path).status_code in (200, 503), path
+    assert secured.options(ORDER_SIGN, headers={"Origin": "https://sandbox.cds-hooks.org",
+                                                 "Access-Control-Request-Method": "POST"}).status_code == 200
