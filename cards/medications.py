@@ -142,12 +142,9 @@ def isotretinoin_exposure(
         return IsotretinoinExposure("current", planned, tuple(c.evidence for c in current))
     past = sorted((c for c in courses if c.state == "past"), key=lambda c: c.last_dose or date.min)
     latest = past[-1] if past else None
-    # An unknown course that began before the latest known course ended is taken to be that
-    # course or an earlier one; any other unknown course leaves the last dose unknown.
-    open_ended = [
-        c for c in courses if c.state == "unknown"
-        and not (latest and c.started and latest.last_dose and c.started <= latest.last_dose)
-    ]
+    # GUIDELINE §2: no end date and not clearly current is unknown, whatever other records say:
+    # an open-ended course may have gone on after every dated one.
+    open_ended = [c for c in courses if c.state == "unknown"]
     if open_ended:
         evidence = tuple(c.evidence for c in open_ended) + ((latest.evidence,) if latest else ())
         return IsotretinoinExposure("unknown", None, evidence)
@@ -192,6 +189,9 @@ def _dates(use: MedicationUse) -> tuple[date | None, date | None]:
 def request_dates(request: MedicationRequest) -> tuple[date | None, date | None]:
     """(last dose, authored) of a prescription, from its dosage bounds."""
     authored = to_date(request.authoredOn, "earliest") if request.authoredOn else None
+    # A duration counts from the latest day the prescription can have been written ("2026-04":
+    # the 30th), so that a partial date never shortens a safety window.
+    authored_latest = to_date(request.authoredOn, "latest") if request.authoredOn else None
     ends: list[date] = []
     for dosage in request.dosageInstruction or []:
         repeat = dosage.timing.repeat if dosage.timing else None
@@ -199,8 +199,8 @@ def request_dates(request: MedicationRequest) -> tuple[date | None, date | None]
             continue
         if repeat.boundsPeriod and repeat.boundsPeriod.end:
             ends.append(to_date(repeat.boundsPeriod.end, "latest"))  # type: ignore[arg-type]
-        elif repeat.boundsDuration and authored and repeat.boundsDuration.value is not None:
-            ends.append(_after(authored, repeat.boundsDuration))
+        elif repeat.boundsDuration and authored_latest and repeat.boundsDuration.value is not None:
+            ends.append(_after(authored_latest, repeat.boundsDuration))
     ends = [e for e in ends if e is not None]
     return (max(ends) if ends else None), authored
 

@@ -207,17 +207,16 @@ def _grade(
     scars: list[Condition], observations: list[Observation], terminology: Terminology
 ) -> tuple[int | None, Evidence | None]:
     """Goodman & Baron grade: the latest grade Observation, else the Condition's severity."""
-    grade_obs = [o for o in observations if terminology["scar-grade"].matches(codings_of(o.code))]
-    for obs in sorted(grade_obs, key=_obs_date, reverse=True):
-        value = _grade_value(obs)
-        if value is not None:
-            return value, Evidence(f"Observation/{obs.id}", f"Goodman & Baron grade {value}")
-    for scar in scars:
-        for coding in codings_of(scar.severity):
-            if coding.code in SEVERITY_GRADE:
-                grade = SEVERITY_GRADE[coding.code]
-                text = f"severity {coding.display or coding.code} (grade {grade})"
-                return grade, Evidence(f"Condition/{scar.id}", text)
+    grade_obs = [(o, v) for o in observations if terminology["scar-grade"].matches(codings_of(o.code))
+                 and (v := _grade_value(o)) is not None]
+    if grade_obs:  # the latest; on one day, the highest (ties go to the more cautious plan)
+        obs, value = max(grade_obs, key=lambda ov: (_obs_date(ov[0]), ov[1]))
+        return value, Evidence(f"Observation/{obs.id}", f"Goodman & Baron grade {value}")
+    severities = [(SEVERITY_GRADE[c.code], scar, c) for scar in scars for c in codings_of(scar.severity)
+                  if c.code in SEVERITY_GRADE]
+    if severities:
+        grade, scar, coding = max(severities, key=lambda gsc: gsc[0])
+        return grade, Evidence(f"Condition/{scar.id}", f"severity {coding.display or coding.code} (grade {grade})")
     return None, None
 
 
@@ -274,14 +273,19 @@ def _skin_type_value(obs: Observation) -> int | None:
 
 
 def _skin_type(observations: list[Observation], terminology: Terminology) -> SkinType | None:
-    fitz = [o for o in observations
-            if terminology["fitzpatrick-skin-type"].matches(codings_of(o.code))]
-    for obs in sorted(fitz, key=_obs_date, reverse=True):
-        value = _skin_type_value(obs)
-        if value is not None:
-            text = f"Fitzpatrick skin type {('I', 'II', 'III', 'IV', 'V', 'VI')[value - 1]}"
-            return SkinType(value, Evidence(f"Observation/{obs.id}", text))
-    return None
+    """The latest Fitzpatrick reading; on one day, the darkest (R4 is the cautious side). A
+    latest reading that cannot be read is unknown: an older one may be wrong (no false
+    reassurance), so the plan asks for it to be recorded."""
+    fitz = [o for o in observations if terminology["fitzpatrick-skin-type"].matches(codings_of(o.code))]
+    if not fitz:
+        return None
+    latest = max(_obs_date(o) for o in fitz)
+    values = [(v, o) for o in fitz if _obs_date(o) == latest and (v := _skin_type_value(o)) is not None]
+    if not values or len(values) < len([o for o in fitz if _obs_date(o) == latest]):
+        return None
+    value, obs = max(values, key=lambda vo: vo[0])
+    text = f"Fitzpatrick skin type {('I', 'II', 'III', 'IV', 'V', 'VI')[value - 1]}"
+    return SkinType(value, Evidence(f"Observation/{obs.id}", text))
 
 
 def _pregnancy(
@@ -297,7 +301,9 @@ def _pregnancy(
         return Pregnancy("pregnant", tuple(Evidence(f"Condition/{c.id}", "pregnancy, active") for c in active))
     status_obs = [o for o in observations
                   if terminology["pregnancy-status"].matches(codings_of(o.code))]
-    for obs in sorted(status_obs, key=_obs_date, reverse=True):
+    # Latest first; on one day, a positive answer before a negative one (no false reassurance).
+    for obs in sorted(status_obs, reverse=True,
+                      key=lambda o: (_obs_date(o), pregnant.matches(codings_of(o.valueCodeableConcept)))):
         answer = codings_of(obs.valueCodeableConcept)
         is_pregnant, is_not = pregnant.matches(answer), terminology["not-pregnant"].matches(answer)
         if not (is_pregnant or is_not):

@@ -9,10 +9,12 @@ these resource types.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
 from fhir.resources.R4B.medication import Medication
@@ -57,7 +59,8 @@ class RawResource:
 
     @property
     def reference(self) -> str:
-        return f"{self.data.get('resourceType')}/{self.data.get('id', '(no id)')}"
+        """"Type/id", shortened: an id longer than FHIR allows is not echoed in full."""
+        return f"{str(self.data.get('resourceType'))[:40]}/{str(self.data.get('id', '(no id)'))[:64]}"
 
 
 def raw_codings(concept: Any) -> tuple[list[Coding], list[str | None]]:
@@ -98,8 +101,10 @@ class Selector:
         # reference's display is all there is to go on.
         return {"text": ref.get("display")}
 
-    def is_needed(self, data: dict[str, Any]) -> bool:
-        """True when the rules read this resource, or when its shape is too broken to tell."""
+    def is_needed(self, data: dict[str, Any], medications: frozenset[str] = frozenset()) -> bool:
+        """True when the rules read this resource, or when its shape is too broken to tell.
+        `medications`: references ("Medication/1") of sent Medications the rules read, so that
+        a statement pointing at one is read too."""
         kind = data.get("resourceType")
         try:
             if kind in ("Patient", "ServiceRequest"):
@@ -111,7 +116,7 @@ class Selector:
             if kind == "Medication":
                 return self._in(data.get("code"), self.medications)
             if kind in MEDICATION_USE:
-                if self._refers_to_contained_medication(data):
+                if self._refers_to_contained_medication(data) or _refers_to(data, medications):
                     return True
                 return self._in(self._medication_concept(data), self.medications)
         except Unjudgeable:
@@ -124,6 +129,31 @@ class Selector:
         if not (isinstance(ref, dict) and isinstance(contained, list)):
             return False
         return str(ref.get("reference", "")).startswith("#")
+
+
+@functools.cache
+def _is_fhir_type(kind: str) -> bool:
+    """A resource type FHIR R4 defines ("Condition", not "condition"): an entry of another type
+    is broken data, not data the rules can skip."""
+    try:
+        get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def _refers_to(data: dict[str, Any], references: frozenset[str]) -> bool:
+    ref = data.get("medicationReference")
+    target = ref.get("reference") if isinstance(ref, dict) else None
+    return isinstance(target, str) and any(target.endswith(r) for r in references)
+
+
+def _needed_medications(resources: list[RawResource], selector: Selector) -> frozenset[str]:
+    """References of the Medication resources sent alongside that the rules read."""
+    return frozenset(
+        f"Medication/{raw.data.get('id')}" for raw in resources
+        if raw.data.get("resourceType") == "Medication" and selector.is_needed(raw.data)
+    )
 
 
 def _subject_id(data: dict[str, Any]) -> str | None:
@@ -158,20 +188,52 @@ def _problems(exc: ValidationError) -> list[str]:
 def validate(raw: RawResource) -> FHIRResourceModel:
     """Validate one resource with its fhir.resources model; InvalidResource on failure."""
     model = MODELS[raw.data["resourceType"]]
+    if problems := _non_string_dates(raw.data):
+        raise InvalidResource(raw.reference, problems, raw.origin)
     try:
         return model.model_validate(raw.data)
     except ValidationError as exc:
         raise InvalidResource(raw.reference, _problems(exc), raw.origin) from None
+    except RecursionError:
+        raise InvalidResource(raw.reference, ["nested too deeply to read"], raw.origin) from None
+
+
+# Date elements the rules read. FHIR dates are JSON strings; pydantic would read the number
+# 20260926 as a Unix time (1970-08-23) and end an isotretinoin window decades early.
+DATE_KEYS = frozenset({
+    "start", "end", "effectiveDateTime", "effectiveInstant", "issued", "whenHandedOver",
+    "whenPrepared", "authoredOn", "onsetDateTime", "abatementDateTime", "recordedDate",
+    "birthDate", "occurrenceDateTime",
+})
+
+
+def _non_string_dates(data: Any, path: str = "") -> list[str]:
+    if isinstance(data, dict):
+        problems = [f"{path}{key}: a FHIR date must be a string, not {type(value).__name__}"
+                    for key, value in data.items()
+                    if key in DATE_KEYS and value is not None and not isinstance(value, str | dict)]
+        for key, value in data.items():
+            if isinstance(value, dict | list):
+                problems += _non_string_dates(value, f"{path}{key}.")
+        return problems
+    if isinstance(data, list):
+        return [p for i, item in enumerate(data) for p in _non_string_dates(item, f"{path[:-1]}[{i}].")]
+    return []
 
 
 def select_and_validate(
     resources: Iterable[RawResource], patient_id: str, selector: Selector
 ) -> list[FHIRResourceModel]:
     """The resources the rules read, validated and deduplicated by type and id."""
+    resources = list(resources)
+    references = _needed_medications(resources, selector)
     seen: set[str] = set()
     chosen: list[FHIRResourceModel] = []
     for raw in _unique(resources, seen):
-        if raw.data.get("resourceType") in MODELS and selector.is_needed(raw.data):
+        kind = raw.data.get("resourceType")
+        if not isinstance(kind, str) or not _is_fhir_type(kind):
+            raise InvalidResource(raw.reference, ["resourceType must name a FHIR R4 resource type"], raw.origin)
+        if kind in MODELS and selector.is_needed(raw.data, references):
             _check_patient(raw, patient_id)
             chosen.append(validate(raw))
     return chosen

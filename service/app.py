@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     settings = settings or Settings.from_env()
     observability.configure_logging(settings.log_level)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # see web.json_body
     app.extensions["cds_settings"] = settings
     app.extensions["cds_registry"] = registry or default_registry(settings.bench_baseline)
     app.extensions["cds_engine"] = Engine.load()

@@ -40,6 +40,13 @@ class NotAuthorised(ServiceError):
     code = "unauthorized"
 
 
+class BodyTimeout(ServiceError):
+    """408: the client stopped sending the body (see service/gunicorn_worker.py)."""
+
+    status = 408
+    code = "request-timeout"
+
+
 class UnknownService(ServiceError):
     """404: no CDS service with that id (CDS Hooks §Calling a CDS Service)."""
 

@@ -145,7 +145,7 @@ def bundle_resources(bundle: dict[str, Any], origin: str) -> list[dict[str, Any]
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             raise FetchError(origin, "a Bundle entry has no resource object")
-        if resource.get("resourceType") == "OperationOutcome":
+        if resource.get("resourceType") == "OperationOutcome":  # (a non-string type is judged later)
             if _is_error(resource):
                 raise FetchError(origin, outcome_text(resource))
             continue  # e.g. a warning that a search parameter was ignored

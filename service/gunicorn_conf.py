@@ -12,6 +12,8 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+# gunicorn's sync worker, plus a read timeout on client sockets and JSON error pages.
+worker_class = "service.gunicorn_worker.JsonSyncWorker"
 threads = 1
 # The EHR gives a CDS service a few seconds at most; a worker stuck longer is restarted.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "10"))

@@ -80,7 +80,7 @@ def gather(
         if not isinstance(value, dict):
             raise BadRequest(f"prefetch.{key} must be a FHIR resource or null",
                              errors={f"prefetch.{key}": ["Not a JSON object."]})
-        kind = value.get("resourceType")
+        kind = _checked_kind(key, query, value)
         if kind == "OperationOutcome":
             to_fetch[key] = query
         elif kind == "Bundle":
@@ -92,6 +92,19 @@ def gather(
     if to_fetch or continuations:
         _fetch(request, to_fetch, continuations, session, policy, gathered)
     return gathered
+
+
+def _checked_kind(key: str, query: str, value: dict[str, Any]) -> str:
+    """The resourceType of a prefetched value, which must be what the template asks for: a
+    Bundle for a search, the resource for a read (or an OperationOutcome). Anything else is a
+    malformed request, never "no data" (that would be false reassurance)."""
+    kind = value.get("resourceType")
+    expected = query.split("/", 1)[0] if is_read(query) else "Bundle"
+    if kind not in (expected, "OperationOutcome"):
+        got = f"{str(kind)[:40]!r}" if isinstance(kind, str) else "no resourceType"
+        raise BadRequest(f"prefetch.{key} must be a {expected} (the template is {query.split('?')[0]!r}), "
+                         f"not {got}.", errors={f"prefetch.{key}": [f"Expected a {expected}."]})
+    return str(kind)
 
 
 def _bundle(key: str, bundle: dict[str, Any]) -> list[RawResource]:

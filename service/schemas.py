@@ -116,7 +116,7 @@ class HookRequestSchema(Schema):
     @validates("hook")
     def _hook_matches_service(self, value: str, **_: Any) -> None:
         if value != self.expected_hook:
-            raise ValidationError(f"This service answers the {self.expected_hook!r} hook, not {value!r}.")
+            raise ValidationError(f"This service answers the {self.expected_hook!r} hook, not {value[:80]!r}.")
 
     @validates("context")
     def _context(self, value: dict[str, Any], **_: Any) -> None:
@@ -233,7 +233,7 @@ def fhir_problem(resource: Any) -> str | None:
         return "Not a FHIR resource."
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except KeyError:
+    except (KeyError, ValueError):
         return f"Unknown resourceType {resource['resourceType']!r}."
     except PydanticError as exc:
         return f"Invalid {resource['resourceType']}: {exc.errors()[0]['msg']}"

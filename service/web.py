@@ -1,15 +1,20 @@
-"""JSON in and out: body parsing with clear errors, orjson responses, the error map."""
+"""JSON in and out: body parsing with clear errors, orjson responses, the error map.
+
+Bodies are parsed with orjson (strict JSON), then read once more by the standard library only
+to refuse duplicate keys, which orjson resolves silently; responses are serialised with orjson.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from service.errors import BadRequest, ServiceError, UnsupportedMediaType
+from service.errors import BadRequest, BodyTimeout, ServiceError, UnsupportedMediaType
 
 log = logging.getLogger("acne_scar_cds")
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -22,19 +27,64 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(payload, status=status, headers=headers, mimetype="application/json")
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse duplicate keys: parsers disagree on which one wins ({"patientId": "p2",
+    "patientId": "p1"} is p1 here and p2 elsewhere), so neither reading is safe."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise DuplicateKey(duplicate)
+    return obj
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Is `kind` anywhere in the exception's chain (Werkzeug wraps socket errors)?"""
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def body_limit() -> int:
+    """The largest body accepted (Flask's limit is one byte more, to see a longer one)."""
+    return int(current_app.config["MAX_CONTENT_LENGTH"]) - 1
+
+
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 / 413 / 415 that says what is wrong."""
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
             f"Send the request as application/json, not {request.mimetype or 'no content type'!r}."
         )
-    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past MAX_CONTENT_LENGTH
     try:
-        body = orjson.loads(raw)
+        # A chunked body has no Content-Length: Werkzeug stops reading one byte past the limit,
+        # and a body that long is refused here rather than cut and parsed.
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise
+    except Exception as exc:  # a stalled client, a broken chunked encoding, a client that went away
+        if _caused_by(exc, TimeoutError):
+            raise BodyTimeout("The body did not arrive in time (fewer bytes than Content-Length).") from None
+        raise BadRequest("The body could not be read (broken transfer encoding or connection).") from None
+    if len(raw) > body_limit():
+        raise RequestEntityTooLarge()
+    try:
+        body = orjson.loads(raw)  # strict RFC 8259: no NaN, no lone surrogates, depth-limited
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys)  # orjson keeps a repeated key's last value
+    except DuplicateKey as exc:
+        raise BadRequest(f"The body repeats the key {str(exc)[:80]!r} in one object: duplicate keys are "
+                         "refused, because parsers disagree on which one counts.") from None
     return body
 
 
@@ -50,9 +100,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = body_limit()
         return json_response({"error": "payload-too-large",
                               "message": f"The body is larger than the limit of {limit} bytes."}, 413)
+
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError) -> Response:
+        return json_response({"error": "invalid-request", "message": "The body is nested too deeply."}, 400)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -88,13 +88,65 @@ def test_request_bounds_give_the_last_dose(engine: Engine) -> None:
     assert record(engine, request).isotretinoin.last_dose == date(2026, 4, 1)
 
 
-def test_unknown_old_course_does_not_hide_a_known_later_one(engine: Engine) -> None:
-    old = isotretinoin_statement(end=None)
-    old["id"], old["effectiveDateTime"] = "old", "2019-05-01"
-    old["status"] = "unknown"
-    recent = isotretinoin_statement(end="2026-09-26")
-    exposure = record(engine, old, recent).isotretinoin
-    assert (exposure.status, exposure.last_dose) == ("past", date(2026, 9, 26))
+def test_an_open_ended_course_stays_unknown_beside_dated_ones(engine: Engine) -> None:
+    """GUIDELINE §2: no end date and not clearly current is unknown — a later dispense does not
+    prove the open-ended course stopped (found by the property tests)."""
+    open_ended = isotretinoin_statement(end=None, status="stopped")
+    open_ended["id"], open_ended["effectivePeriod"] = "open", {"start": "2024-01-10"}
+    dispense = medication("MedicationDispense", "d1", "completed", "isotretinoin 20 MG Oral Capsule",
+                          whenHandedOver="2024-02-01", daysSupply={"value": 30, "unit": "day"})
+    exposure = record(engine, open_ended, dispense).isotretinoin
+    assert exposure.status == "unknown"
+    assert [e.reference for e in exposure.evidence] == ["MedicationStatement/open", "MedicationDispense/d1"]
+
+
+def test_month_only_prescription_date_never_shortens_the_window(engine: Engine) -> None:
+    request = medication("MedicationRequest", "r1", "completed", "isotretinoin 20 mg", intent="order",
+                         authoredOn="2026-04", dosageInstruction=[{"timing": {"repeat": {
+                             "boundsDuration": {"value": 30, "unit": "d", "code": "d"}}}}])
+    assert record(engine, request).isotretinoin.last_dose == date(2026, 5, 30)
+
+
+def test_ties_on_one_day_go_to_the_cautious_reading(engine: Engine) -> None:
+    def fitz(oid: str, value: int) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": "2026-10-01",
+                "subject": {"reference": "Patient/p1"}, "valueInteger": value,
+                "code": {"coding": [{"system": "http://loinc.org", "code": "66555-4"}]}}
+
+    for order in ((fitz("a", 2), fitz("b", 5)), (fitz("b", 5), fitz("a", 2))):
+        skin = record(engine, *order).skin_type
+        assert skin is not None and skin.value == 5
+    mild, severe = icepick_scar(cid="m", severity="mild"), icepick_scar(cid="s", severity="severe")
+    for order in ((mild, severe), (severe, mild)):
+        facts = record(engine, *order)
+        assert facts.scarring is not None and facts.scarring.grade == 4
+
+
+def test_unreadable_latest_fitzpatrick_is_unknown_not_an_older_value(engine: Engine) -> None:
+    def fitz(oid: str, when: str, **value: Any) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": when,
+                "subject": {"reference": "Patient/p1"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "66555-4"}]}, **value}
+
+    assert record(engine, fitz("old", "2020-01-01", valueString="II"),
+                  fitz("new", "2026-10-01", valueString="IV (olive)")).skin_type is None
+
+
+def test_isotretinoin_through_a_medication_resource_is_read(engine: Engine) -> None:
+    statement = {"resourceType": "MedicationStatement", "id": "iso1", "status": "completed",
+                 "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/med1"},
+                 "effectivePeriod": {"start": "2026-03-01", "end": "2026-09-26"}}
+    med = {"resourceType": "Medication", "id": "med1", "code": {"coding": [{"system": RXNORM, "code": "197843"}]}}
+    assert record(engine, statement, med).isotretinoin.last_dose == date(2026, 9, 26)
+
+
+def test_a_number_for_a_date_is_invalid_not_1970(engine: Engine) -> None:
+    from cards.errors import InvalidResource
+
+    statement = isotretinoin_statement()
+    statement["effectivePeriod"]["end"] = 20260926
+    with pytest.raises(InvalidResource, match="effectivePeriod.end: a FHIR date must be a string"):
+        record(engine, statement)
 
 
 def test_contained_medication_is_followed(engine: Engine) -> None:
