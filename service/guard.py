@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from service.auth import AuthPolicy, Unauthorized, load_issuers, verify
-from service.errors import NotAuthorised
+from service.errors import NotAuthorised, StoreUnavailable
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("acne_scar_cds")
@@ -46,6 +47,9 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("no-bearer-token")
             verify(token.strip(), *audiences(), policy=policy, store=current_app.extensions["cds_store"])
+        except SQLAlchemyError:
+            # The replay check needs the database: without it no call can be trusted.
+            raise StoreUnavailable("The service cannot check the caller's token right now. Retry later.") from None
         except Unauthorized as exc:
             endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
             log.warning("auth-rejected", extra={"reason": exc.reason, "endpoint": endpoint,

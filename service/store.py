@@ -68,6 +68,7 @@ seen_tokens = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),  # sha256(iss, jti): fixed width
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+PRE_PING = True  # a connection dropped by a database restart is replaced, not failed on
 PURGE_EVERY = 64  # delete expired token ids on about one insert in this many
 
 
@@ -98,7 +99,7 @@ def create_engine(url: str) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=PRE_PING)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

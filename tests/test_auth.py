@@ -236,3 +236,18 @@ def test_readme_flow_with_the_dev_issuer(tmp_path: Path) -> None:
         bearer = dev_token.token(url, tmp_path / "dev-issuer")
         assert requests.get(url, headers={"Authorization": f"Bearer {bearer}"}, timeout=10).status_code == 200
         assert requests.get(url, timeout=10).status_code == 401
+
+
+def test_database_down_during_the_replay_check_is_503(settings: Settings, tmp_path: Path) -> None:
+    """The jti check needs the database: an outage is 503 (retry), never a 500 or a pass."""
+    from scripts import dev_token
+    from scripts.postgres import free_port
+
+    issuers = dev_token.init(tmp_path / "issuer")
+    down = f"postgresql+psycopg://cds@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
+    app = create_app(replace(settings, auth_mode="required", auth_issuers_file=str(issuers),
+                             database_url=down, migrate_on_start=False))
+    bearer = dev_token.token("http://localhost/cds-services", tmp_path / "issuer")
+    response = app.test_client().get("/cds-services", headers={"Authorization": f"Bearer {bearer}"})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "store-unavailable"
