@@ -7,6 +7,7 @@ CDS Hooks 2.0.1 before it leaves, including FHIR validation of suggested resourc
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -33,7 +34,9 @@ class FhirAuthorizationSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    # RFC 6750 b64token: anything else cannot be sent in an Authorization header.
+    access_token = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9\-._~+/]+=*\Z", error="Must be a bearer token (RFC 6750 characters)."))
     token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
     expires_in = fields.Integer(required=True, strict=True)
     scope = fields.String(required=True)
@@ -292,6 +295,13 @@ class FeedbackItemSchema(Schema):
     overrideReason = fields.Nested(OverrideReasonInSchema)
     outcomeTimestamp = fields.AwareDateTime(required=True, format="iso", error_messages={
         "invalid_awareness": "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."})
+
+    @validates("outcomeTimestamp")
+    def _representable_in_utc(self, value: Any, **_: Any) -> None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Must be a time between years 1 and 9999 in UTC.") from None
 
     @validates_schema
     def _outcome_fields(self, data: dict[str, Any], **_: Any) -> None:
