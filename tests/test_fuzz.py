@@ -138,17 +138,22 @@ def _yaml_body_described_as_a_string(failure: Failure, case: schemathesis.Case,
     return failure.code == "ST108" and _operation_id(case) == "openapi"
 
 
+def _refusal_errors(failure: Failure, response: schemathesis.Response) -> Any:
+    """The field errors of a 400 that schemathesis reports as valid data refused (ST202)."""
+    if failure.code != "ST202" or response.status_code != 400:
+        return None
+    try:
+        return json.loads(response.content).get("errors")
+    except (ValueError, AttributeError):
+        return None
+
+
 def _selection_not_among_drafts(failure: Failure, case: schemathesis.Case, response: schemathesis.Response) -> bool:
     """order-select: the service refuses (400) a selection that names no entry of
     `draftOrders`; the contract's error steps for callService do not list it, and no schema can
     say it. (Valid order-select calls get selections that name their drafts in `_prepare`; this
     is the rest: drafts whose reference cannot be a selection, or no drafts at all.)"""
-    if failure.code != "ST202" or response.status_code != 400:
-        return False
-    try:
-        errors = json.loads(response.content).get("errors")
-    except (ValueError, AttributeError):
-        return False
+    errors = _refusal_errors(failure, response)
     if not isinstance(errors, dict) or errors.keys() != {"context"} or not isinstance(errors["context"], dict):
         return False
     selections = errors["context"].get("selections")
@@ -163,12 +168,7 @@ def _prefetch_value_the_key_cannot_hold(failure: Failure, case: schemathesis.Cas
     holding anything but a Bundle, an OperationOutcome or null, a read key (`patient`) another
     resource type, a Bundle it cannot read. Step 4 of callService names only the last; the
     schema could say it key by key."""
-    if failure.code != "ST202" or response.status_code != 400:
-        return False
-    try:
-        errors = json.loads(response.content).get("errors")
-    except (ValueError, AttributeError):
-        return False
+    errors = _refusal_errors(failure, response)
     return isinstance(errors, dict) and bool(errors) and all(str(k).startswith("prefetch.") for k in errors)
 
 
