@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench soak lint fixtures clean
+.PHONY: run test bench profile soak lint fixtures clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP) ## the whole test suite (starts a real FHIR server on loopback)
 
 bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
 	$(BIN)/python bench/run.py
+
+profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process, auth + PostgreSQL)
+	$(BIN)/python bench/profile.py
 
 soak: $(STAMP) ## 60 s of wrk at 32 connections under gunicorn + PostgreSQL; fails on errors or >= 10% memory growth
 	$(BIN)/python bench/soak.py

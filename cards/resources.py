@@ -27,7 +27,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cards.errors import InvalidResource, WrongPatient
-from cards.terminology import Coding, Terminology, ValueSet
+from cards.terminology import Terminology, ValueSet
 
 MODELS: dict[str, type[FHIRResourceModel]] = {
     "Patient": Patient,
@@ -63,21 +63,6 @@ class RawResource:
         return f"{str(self.data.get('resourceType'))[:40]}/{str(self.data.get('id', '(no id)'))[:64]}"
 
 
-def raw_codings(concept: Any) -> tuple[list[Coding], list[str | None]]:
-    """Codings and texts of a raw CodeableConcept; raises Unjudgeable on a wrong shape."""
-    if concept is None:
-        return [], []
-    if not isinstance(concept, dict) or not isinstance(concept.get("coding", []), list):
-        raise Unjudgeable
-    codings, texts = [], [concept.get("text")]
-    for c in concept.get("coding", []):
-        if not isinstance(c, dict):
-            raise Unjudgeable
-        codings.append(Coding(str(c.get("system", "")), str(c.get("code", "")), c.get("display")))
-        texts.append(c.get("display"))
-    return codings, [t if isinstance(t, str) else None for t in texts]
-
-
 class Selector:
     """Decides cheaply, on raw JSON, which resources the rules read."""
 
@@ -88,8 +73,19 @@ class Selector:
 
     @staticmethod
     def _in(concept: Any, valueset: ValueSet) -> bool:
-        codings, texts = raw_codings(concept)
-        return valueset.matches(codings, texts)
+        """Is a raw CodeableConcept in the value set, by a code or by its text and displays?
+        Runs for every resource received (hundreds), so it reads the JSON as it is."""
+        if concept is None:
+            return False
+        if not isinstance(concept, dict):
+            raise Unjudgeable
+        codings = concept.get("coding", [])
+        if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+            raise Unjudgeable
+        if any(valueset.has_code(str(c.get("system", "")), str(c.get("code", ""))) for c in codings):
+            return True
+        return any(isinstance(t, str) and valueset.has_text(t)
+                   for t in (concept.get("text"), *(c.get("display") for c in codings)))
 
     def _medication_concept(self, data: dict[str, Any]) -> Any:
         if "medicationCodeableConcept" in data:
@@ -242,7 +238,8 @@ def select_and_validate(
 def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawResource]:
     for raw in resources:
         if "id" in raw.data:
-            if raw.reference in seen:
+            reference = raw.reference
+            if reference in seen:
                 continue
-            seen.add(raw.reference)
+            seen.add(reference)
         yield raw

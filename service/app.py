@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import requests
@@ -43,3 +44,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     if settings.today:
         log.warning("CDS_TODAY=%s: every date rule runs as if today were that day", settings.today)
     return app
+
+
+def settle_after_start() -> None:
+    """Move everything loaded at start-up (libraries, FHIR models, content: ~120,000 objects)
+    out of the cyclic garbage collector's sight. Otherwise every collection triggered while a
+    large request body is parsed walks them again: parsing a 900 KB body took 8 ms instead of 2.
+    Call once the app is built (gunicorn: post_worker_init)."""
+    gc.collect()
+    gc.freeze()

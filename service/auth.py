@@ -125,10 +125,11 @@ def load_issuers(path: str | None, inline: str | None) -> dict[str, TrustedIssue
 def verify(token: str, audience: str, policy: AuthPolicy, store: Store) -> dict[str, Any]:
     """The token's claims if every check passes; Unauthorized(reason) otherwise."""
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # One unverified read for what picks the key (alg, kid, iss); nothing else is trusted yet.
+        unread = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         raise Unauthorized("malformed-token") from None
+    header, unverified = unread["header"], unread["payload"]
     alg = header.get("alg")
     if alg in NEVER_ALLOWED or alg not in policy.algorithms:
         raise Unauthorized("algorithm-not-allowed")

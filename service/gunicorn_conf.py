@@ -43,6 +43,13 @@ def on_starting(server: object) -> None:
         Store.from_url(settings.database_url).migrate()
 
 
+def post_worker_init(worker: object) -> None:
+    """The worker has loaded the app: settle its start-up objects (see `settle_after_start`)."""
+    from service.app import settle_after_start
+
+    settle_after_start()
+
+
 def child_exit(server: object, worker: object) -> None:
     """A worker's live gauges die with it (prometheus_client multiprocess mode)."""
     from prometheus_client import multiprocess

@@ -114,7 +114,7 @@ class HookRequestSchema(Schema):
     def __init__(self, hook: str, context_schema: type[Schema], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.expected_hook = hook
-        self.context_schema = context_schema
+        self.context_schema = context_schema()  # built once: building a schema costs as much as using it
 
     @validates("hook")
     def _hook_matches_service(self, value: str, **_: Any) -> None:
@@ -123,7 +123,7 @@ class HookRequestSchema(Schema):
 
     @validates("context")
     def _context(self, value: dict[str, Any], **_: Any) -> None:
-        errors = self.context_schema().validate(value)
+        errors = self.context_schema.validate(value)
         if errors:
             raise ValidationError(errors)
 

