@@ -74,6 +74,18 @@ PURGE_EVERY = 64  # delete expired token ids on about one insert in this many
 INSERT_TOKEN = seen_tokens.insert()
 INSERT_CARD = issued_cards.insert()
 INSERT_SUGGESTION = issued_suggestions.insert()
+# PostgreSQL: a response's cards and their suggestions in one statement (a data-modifying CTE):
+# one round trip instead of five, and as atomic as a transaction.
+RECORD_ISSUED_POSTGRESQL = sa.text("""
+WITH cards AS (
+    INSERT INTO issued_cards (uuid, service_id, card_id, hook_instance, issued_at)
+    SELECT card.uuid, :service_id, card.card_id, :hook_instance, :issued_at
+    FROM unnest(CAST(:card_uuids AS varchar[]), CAST(:card_ids AS varchar[])) AS card(uuid, card_id)
+)
+INSERT INTO issued_suggestions (uuid, card_uuid, suggestion_key)
+SELECT * FROM unnest(CAST(:suggestion_uuids AS varchar[]), CAST(:suggestion_cards AS varchar[]),
+                     CAST(:suggestion_keys AS varchar[]))
+""")
 
 
 @dataclass(frozen=True)
@@ -171,10 +183,18 @@ class Store:
         if not cards:
             return
         at = at or datetime.now(UTC)
+        suggestions = [(uuid, c.card["uuid"], key) for c in cards for uuid, key in c.suggestion_keys.items()]
+        if self.relaxed.dialect.name == "postgresql":
+            with self.relaxed_autocommit.connect() as connection:
+                connection.execute(RECORD_ISSUED_POSTGRESQL, {
+                    "service_id": service_id, "hook_instance": hook_instance, "issued_at": at,
+                    "card_uuids": [c.card["uuid"] for c in cards], "card_ids": [c.card_id for c in cards],
+                    "suggestion_uuids": [s[0] for s in suggestions], "suggestion_cards": [s[1] for s in suggestions],
+                    "suggestion_keys": [s[2] for s in suggestions]})
+            return
         rows = [{"uuid": c.card["uuid"], "service_id": service_id, "card_id": c.card_id,
                  "hook_instance": hook_instance, "issued_at": at} for c in cards]
-        suggestions = [{"uuid": uuid, "card_uuid": c.card["uuid"], "suggestion_key": key}
-                       for c in cards for uuid, key in c.suggestion_keys.items()]
+        suggestions = [{"uuid": uuid, "card_uuid": card, "suggestion_key": key} for uuid, card, key in suggestions]
         with self.relaxed.begin() as connection:
             connection.execute(INSERT_CARD, rows)
             if suggestions:

@@ -4,6 +4,7 @@ against gunicorn with two workers, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from cards.render import RenderedCard
 from scripts.postgres import Postgres
 from service.store import Store, feedback
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar
@@ -108,3 +110,20 @@ def test_on_postgresql_only_feedback_waits_for_the_disk(postgres: Postgres) -> N
     for engine in (store.relaxed, store.relaxed_autocommit):
         with engine.connect() as connection:
             assert connection.scalar(sa.text("SHOW synchronous_commit")) == "off"
+
+
+def test_the_cards_of_one_response_are_stored_whole_or_not_at_all(database_url: str) -> None:
+    """Feedback is checked against the stored cards and suggestions: a response is recorded as
+    one unit (PostgreSQL: one statement; SQLite: one transaction), so feedback never finds a
+    card without the suggestions it offered."""
+    store = Store.from_url(database_url)
+    store.migrate()
+    plain, with_one, clash = (str(uuid.uuid4()) for _ in range(3))
+    store.record_issued("svc", "hook-1", [RenderedCard("plan", {"uuid": plain}),
+                                          RenderedCard("warning", {"uuid": with_one}, {clash: "retinoid"})])
+    assert store.issued("svc", [plain])[plain].suggestion_uuids == frozenset()
+    assert store.issued("svc", [with_one])[with_one].suggestion_uuids == {clash}
+    later = str(uuid.uuid4())
+    with pytest.raises(sa.exc.IntegrityError):  # the suggestion id is taken: nothing is stored
+        store.record_issued("svc", "hook-2", [RenderedCard("plan", {"uuid": later}, {clash: "punch"})])
+    assert store.issued("svc", [later]) == {}
