@@ -178,6 +178,16 @@ def summarise(rounds: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> d
     return summary
 
 
+def revision() -> str:
+    """The commit measured ("+changes" when the working tree differs from it), so that results
+    files can be compared across changes."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def report(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summaries = {name: summarise(rounds, results["baseline"]) for name, rounds in results.items()}
     typical, large = summaries["typical"], summaries["large"]
@@ -188,7 +198,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "large <= 8x typical per request": large["p50_ms"] <= TARGETS["large_vs_typical"] * typical["p50_ms"],
         "no errors": all(r["errors"] == 0 for r in summaries.values()),
     }
-    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "commit": revision(), "cpus": os.cpu_count(),
             "workers": 1, "connections": CONNECTIONS, "rounds": len(results["baseline"]),
             "results": summaries, "targets": checks}
 
