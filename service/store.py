@@ -138,8 +138,8 @@ class Store:
         # Writes that need not wait for the disk: the replay cache and the record of issued
         # cards, where a database crash could lose the last few milliseconds (a token that
         # expires in minutes anyway; feedback on such a card is then refused with a clear 422).
-        # Never feedback, which is acknowledged only once it is on disk. Autocommit: each is
-        # one statement, one round trip, or one short transaction.
+        # Never feedback, which is acknowledged only once it is on disk. On PostgreSQL each of
+        # these writes is one statement in autocommit: one round trip.
         self.relaxed = relaxed or engine
         self.relaxed_autocommit = self.relaxed.execution_options(isolation_level="AUTOCOMMIT")
 

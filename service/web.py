@@ -42,8 +42,10 @@ def refuse_duplicate_keys(raw: bytes) -> None:
         if duplicate := DUPLICATE_KEY.match(str(exc)):
             raise BadRequest(f"The body repeats the key {duplicate.group(1)[:80]!r} in one object: duplicate "
                              "keys are refused, because parsers disagree on which one counts.") from None
-        # orjson read it, so it is JSON; jiter stops at 200 levels, deeper than any FHIR resource.
-        raise BadRequest(f"The body is nested too deeply to read (depth limit 200): {exc}.") from None
+        # orjson read it, so it is JSON: jiter stops where orjson does not, at 200 levels of nesting
+        # (deeper than any FHIR resource).
+        raise BadRequest(f"The body could not be read: {exc} (the service reads JSON up to 200 levels "
+                         "deep).") from None
 
 
 def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
