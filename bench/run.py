@@ -5,8 +5,8 @@ wrk with 10 connections. Scenarios: discovery; patient-view with a typical recor
 resources, full prefetch) and a large one (~500); patient-view with no prefetch, fetched from a
 real FHIR server; and a baseline service in the same server that parses and validates the same
 request and answers no cards. Scenarios run in interleaved rounds (default 3 x 5 s each); the
-report gives the median round and ratios to the baseline of the same round, so results survive
-a noisy shared machine. Every call carries its own signed JWT (the service refuses replays).
+report gives each figure's median over the rounds, and ratios to the baseline of the same
+round, so results survive a noisy shared machine. Every call carries its own signed JWT (the service refuses replays).
 Results: bench/results/<time>.json. Needs wrk (Debian's package; installed when run as root).
 """
 
@@ -166,9 +166,9 @@ def scenario_budget(name: str, seconds: int) -> int:
 
 
 def summarise(rounds: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median round of one scenario, and its ratios to the baseline of the same round (run
-    seconds before it, on the same machine): a stall hits one round, not the median, and a
-    machine slower throughout moves both sides of a ratio alike."""
+    """Each figure of one scenario as its median over the rounds, and its ratios to the baseline
+    of the same round (run seconds before it, on the same machine): a stall hits one round, not
+    the median, and a machine slower throughout moves both sides of a ratio alike."""
     summary: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in ("p50_ms", "p99_ms", "rps")}
     summary["requests"] = sum(r["requests"] for r in rounds)
     summary["errors"] = sum(r["errors"] for r in rounds)
