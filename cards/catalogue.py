@@ -31,12 +31,13 @@ LONGEST_VALUE = "2099-12-31"  # summaries may only carry dates and short words
 
 
 class CardSchema(Schema):
-    rule = fields.String(required=True, validate=validate.Regexp(r"^R[1-8]$"))
+    # A guideline rule, or §1 for the principle "unreadable is not absent" itself.
+    rule = fields.String(required=True, validate=validate.Regexp(r"^(R[1-8]|§1)$"))
     fires_when = fields.String(required=True, validate=validate.Length(min=1))
     indicator = fields.String(required=True, validate=validate.OneOf(INDICATORS))
     summary = fields.String(required=True, validate=validate.Length(min=1))
     detail = fields.String(required=True, validate=validate.Length(min=1))
-    evidence = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    evidence = fields.List(fields.String(), required=True)
     override_reasons = fields.List(fields.String(), load_default=list)
 
     @validates_schema
@@ -44,11 +45,31 @@ class CardSchema(Schema):
         if data["indicator"] != "info" and not data["override_reasons"]:
             raise ValidationError("warning and critical cards need override_reasons")
 
+    @validates_schema
+    def _rules_cite_evidence(self, data: dict[str, Any], **_: Any) -> None:
+        """Every guideline rule names its evidence; §1 (a record that could not be read) has none."""
+        if data["rule"] != "§1" and not data["evidence"]:
+            raise ValidationError("a rule's card cites its evidence", "evidence")
+
 
 class EvidenceSchema(Schema):
+    """One reference: a verified PMID, else a DOI, else a PubMed title search (never a guessed
+    id), or another page (`url`, named by `site`: the product labels on DailyMed)."""
+
     citation = fields.String(required=True)
     pmid = fields.String(validate=validate.Regexp(r"^\d{6,9}$"))
+    doi = fields.String(validate=validate.Regexp(r"^10\.\d{4,9}/\S+$"))
     search = fields.String()
+    url = fields.Url(schemes={"https"})
+    site = fields.String()
+
+    @validates_schema
+    def _one_link(self, data: dict[str, Any], **_: Any) -> None:
+        links = [k for k in ("pmid", "doi", "search", "url") if k in data]
+        if len(links) != 1:
+            raise ValidationError(f"give exactly one of pmid, doi, search, url (got {links or 'none'})")
+        if "url" in data and "site" not in data:
+            raise ValidationError("a url needs the name of its site", "site")
 
 
 class PlanSchema(Schema):
@@ -77,12 +98,28 @@ class SuggestionsSchema(Schema):
     antiviral = fields.Nested(AntiviralSchema, required=True)
 
 
+class SectionSchema(Schema):
+    """A plan section that cites references of its own (linked on the card that shows it)."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1))
+    evidence = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+class SectionField(fields.Field):
+    """A plan section: its text, or {text, evidence}."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            return {"text": value, "evidence": []}
+        return dict(SectionSchema().load(value))
+
+
 class CatalogueSchema(Schema):
     guideline = fields.Dict(required=True)
     source = fields.Dict(required=True)
     override_reasons = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     cards = fields.Dict(keys=fields.String(), values=fields.Nested(CardSchema), required=True)
-    plan_sections = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    plan_sections = fields.Dict(keys=fields.String(), values=SectionField(), required=True)
     plans = fields.Dict(keys=fields.String(), values=fields.Nested(PlanSchema), required=True)
     suggestions = fields.Nested(SuggestionsSchema, required=True)
     withheld = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
@@ -90,11 +127,24 @@ class CatalogueSchema(Schema):
 
 @dataclass(frozen=True)
 class EvidenceLink:
-    """One reference a card cites, with its PubMed link."""
+    """One reference a card cites, with its link and the name of the site it opens."""
 
     key: str
     citation: str
     url: str
+    site: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.site})"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of a card's detail (the plan's, mostly), and the references it cites."""
+
+    text: str
+    evidence: tuple[EvidenceLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +175,7 @@ class Catalogue:
     topic: Mapping[str, str]
     guideline_version: str
     cards: Mapping[str, CardContent]
-    plan_sections: Mapping[str, str]
+    plan_sections: Mapping[str, Section]
     plans: Mapping[str, Mapping[str, Any]]
     suggestions: Mapping[str, Any]
     withheld: Mapping[str, str]
@@ -153,7 +203,7 @@ class Catalogue:
             topic=data["source"]["topic"],
             guideline_version=str(data["guideline"]["version"]),
             cards=cards,
-            plan_sections=data["plan_sections"],
+            plan_sections={key: _section(key, item, links) for key, item in data["plan_sections"].items()},
             plans=data["plans"],
             suggestions=data["suggestions"],
             withheld=data["withheld"],
@@ -173,12 +223,19 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 def _link(key: str, item: Mapping[str, str]) -> EvidenceLink:
     if "pmid" in item:
-        url = f"https://pubmed.ncbi.nlm.nih.gov/{item['pmid']}/"
-    elif "search" in item:
+        return EvidenceLink(key, item["citation"], f"https://pubmed.ncbi.nlm.nih.gov/{item['pmid']}/", "PubMed")
+    if "doi" in item:
+        return EvidenceLink(key, item["citation"], f"https://doi.org/{item['doi']}", "DOI")
+    if "search" in item:
         url = f"https://pubmed.ncbi.nlm.nih.gov/?term={quote_plus(item['search'])}"
-    else:
-        raise ContentError(f"evidence {key!r} has neither a pmid nor a search")
-    return EvidenceLink(key, item["citation"], url)
+        return EvidenceLink(key, item["citation"], url, "PubMed search")
+    return EvidenceLink(key, item["citation"], item["url"], item["site"])
+
+
+def _section(key: str, item: Mapping[str, Any], links: Mapping[str, EvidenceLink]) -> Section:
+    if unknown := [k for k in item["evidence"] if k not in links]:
+        raise ContentError(f"plan section {key!r} cites unknown evidence {unknown}")
+    return Section(item["text"], tuple(links[k] for k in item["evidence"]))
 
 
 def _card(

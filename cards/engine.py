@@ -7,19 +7,20 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from cards.catalogue import Catalogue
 from cards.errors import ContentError
+from cards.findings import Finding
 from cards.order_rules import ORDER_RULES, once_per_batch
-from cards.orders import ProcedureReader, read_orders
+from cards.orders import ProcedureReader, read_orders, with_unread
 from cards.plan import PlanContent, treatment_plan
 from cards.procedures import load_procedures
-from cards.record import PatientRecord, build_record
+from cards.record import PatientRecord, build_record, foreign_records
 from cards.render import RenderedCard, UuidFactory, by_severity, new_uuid, render
 from cards.resources import RawResource, Selector, select_and_validate
-from cards.rules import SAFETY_RULES
+from cards.rules import SAFETY_RULES, records_of_another_patient
 from cards.terminology import Terminology
 
 
@@ -48,20 +49,24 @@ class Engine:
                    Selector(terminology))
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
-        """Select, validate and derive the facts (raises InvalidResource, WrongPatient)."""
-        models = select_and_validate(resources, patient_id, self.selector)
-        return build_record(patient_id, models, self.terminology, today, self.reader)
+        """Select, read and derive the facts. Never raises for imperfect data: what could not
+        be read is in the record, beside the facts (GUIDELINE §1, v2)."""
+        selection = select_and_validate(resources, patient_id, self.selector)
+        return build_record(patient_id, selection, self.terminology, today, self.reader)
 
     def evaluate(
         self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
     ) -> list[RenderedCard]:
         """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
         if record.scarring is None:
-            return []
+            # Silence, unless records of another patient came with the chart: one of them may
+            # hold this patient's scarring, and the EHR team must hear of it (GUIDELINE §1).
+            foreign = records_of_another_patient(record, today)
+            return [render(foreign, self.catalogue, make_uuid)] if foreign else []
         findings = [f for rule in SAFETY_RULES if (f := rule(record, today)) is not None]
         blocks = [b for f in findings for b in f.blocks]
         findings.append(treatment_plan(record, today, self.plan_content, blocks))
-        return by_severity([render(f, self.catalogue, make_uuid) for f in findings])
+        return by_severity([render(_annotated(f, record), self.catalogue, make_uuid) for f in findings])
 
     def evaluate_orders(
         self,
@@ -74,15 +79,26 @@ class Engine:
         """The cards for draft orders (order-select: only the `selected` references; order-sign:
         all). Safe orders get none; a scar diagnosis is not needed to flag an unsafe order."""
         record = self.record(patient_id, resources, today)
-        drafts = select_and_validate(draft_orders, patient_id, self.selector)
-        batch = read_orders(drafts, self.reader, self.terminology)
+        # A draft may point at a Medication sent alongside the patient's data or fetched.
+        medications = [r for r in resources if r.data.get("resourceType") == "Medication"]
+        drafts = select_and_validate([*draft_orders, *medications], patient_id, self.selector)
+        record = replace(record, left_out={**record.left_out, **drafts.left_out})
+        batch = with_unread(read_orders(drafts.models, self.reader, self.terminology), drafts.unread)
         targets = [o for o in batch if selected is None or o.reference in selected]
         findings = once_per_batch([f for order in targets for rule in ORDER_RULES
                                    if (f := rule(record, order, batch, today, self.plan_content)) is not None])
-        return by_severity([render(f, self.catalogue) for f in findings])
+        record = replace(record, foreign=record.foreign + foreign_records(drafts.unread))
+        if foreign := records_of_another_patient(record, today):
+            findings.append(foreign)
+        return by_severity([render(_annotated(f, record), self.catalogue) for f in findings])
 
     def evaluate_resources(
         self, patient_id: str, resources: Sequence[RawResource], today: date
     ) -> list[RenderedCard]:
         """`record` then `evaluate`."""
         return self.evaluate(self.record(patient_id, resources, today), today)
+
+
+def _annotated(finding: Finding, record: PatientRecord) -> Finding:
+    """The finding, its "Based on" lines saying what of each record could not be read."""
+    return replace(finding, basis=tuple(record.annotated(e) for e in finding.basis))

@@ -6,13 +6,19 @@ statements. The last dose date is the latest of: a statement's effective end, a 
 hand-over date plus days' supply, a request's dosage bounds. An active record, or an end date
 in the future, is *current*; a record with no end date that is not clearly current is *unknown*
 — never "no exposure".
+
+GUIDELINE §1 (v2), unreadable is not absent: a medication is followed by reference (contained,
+or a Medication sent alongside or fetched by the service); one that still cannot be identified (no
+word, no code of the guideline's value sets) is kept as *unidentified*, never read as "not
+isotretinoin", and a record that mentions isotretinoin but could not be read in full counts as a
+course whose last dose is unknown.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -24,6 +30,8 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 
 from cards.concepts import Evidence, codings_of, reference_of, texts_of
 from cards.dates import add_months, to_date
+from cards.reading import DATA_ABSENT_REASON
+from cards.resources import MEDICATION_SETS, Unread, medication_key
 from cards.terminology import Terminology
 
 Status = Literal["none", "current", "past", "unknown"]
@@ -45,6 +53,7 @@ TOPICAL_WORDS = re.compile(r"\b(topical|cream|gel|lotion|foam|ointment|cutaneous
 # Retinoids marketed only as topical forms; tretinoin is not among them (oral tretinoin
 # treats acute promyelocytic leukaemia and is never "retinoid maintenance").
 TOPICAL_ONLY = re.compile(r"\b(adapalene|tazarotene|trifarotene|differin|tazorac|aklief)\b", re.IGNORECASE)
+ISOTRETINOIN_WAIT_MONTHS = 6  # R3: Spring 2017; Waldman 2017
 UNIT_MONTHS = {"mo": 1, "a": 12}
 UNIT_DAYS = {"d": 1, "wk": 7}
 
@@ -71,28 +80,41 @@ class IsotretinoinExposure:
 
 @dataclass(frozen=True)
 class MedicationConcept:
-    """A medication's codings and texts, its dose form and route (resolved references)."""
+    """A medication's codings and texts, its dose form and route (resolved references).
+    `absent`: the record names no medication at all (a draft whose medication is not chosen
+    yet); `unresolved`: the Medication it points at was neither contained, sent nor fetched."""
 
     codings: list[Any]
     texts: list[str]
     form_texts: list[str]
     route_codes: list[str]
+    absent: bool = False
+    unresolved: str | None = None
 
     @property
     def label(self) -> str:
-        return self.texts[0] if self.texts else "medication"
+        if self.texts:
+            return self.texts[0]
+        if self.unresolved:
+            return f"medication {self.unresolved} (not available to this service)"
+        codes = ", ".join(f"{c.code}" for c in self.codings if c.code)
+        return f"medication coded {codes}, no name given" if codes else "medication not named"
 
 
 def concept_of(use: MedicationUse, pool: Sequence[FHIRResourceModel]) -> MedicationConcept:
     """The medication of a statement / request / dispense, following medicationReference to a
-    contained Medication or one sent alongside."""
+    contained Medication or one sent alongside (or fetched)."""
     concept = use.medicationCodeableConcept
     form = None
     texts: list[str] = []
+    unresolved = None
     if concept is None and use.medicationReference is not None:
-        med = _resolve(use, use.medicationReference.reference or "", pool)
+        reference = use.medicationReference.reference or ""
+        med = _resolve(use, reference, pool)
         if med is not None:
             concept, form = med.code, med.form
+        elif reference:
+            unresolved = reference[:100]
         texts = [use.medicationReference.display] if use.medicationReference.display else []
     dosages = getattr(use, "dosage", None) or getattr(use, "dosageInstruction", None) or []
     routes = [c.code for d in dosages for c in codings_of(d.route)]
@@ -102,15 +124,34 @@ def concept_of(use: MedicationUse, pool: Sequence[FHIRResourceModel]) -> Medicat
         texts=texts_of(concept) + texts,
         form_texts=texts_of(form) + route_texts,
         route_codes=[r for r in routes if r],
+        absent=use.medicationReference is None and _only_absent(use.medicationCodeableConcept),
+        unresolved=unresolved,
     )
+
+
+def _only_absent(concept: Any) -> bool:
+    """No concept, or one that only says its value is absent (cards.reading marks a missing
+    required medication so)."""
+    if concept is None:
+        return True
+    marks = [e.url for e in concept.extension or []]
+    return not concept.coding and not concept.text and all(url == DATA_ABSENT_REASON for url in marks)
 
 
 def _resolve(use: MedicationUse, reference: str, pool: Sequence[FHIRResourceModel]) -> Medication | None:
     if reference.startswith("#"):
         return next((c for c in use.contained or [] if isinstance(c, Medication)
                      and c.id == reference[1:]), None)
-    return next((m for m in pool if isinstance(m, Medication)
-                 and reference.endswith(f"Medication/{m.id}")), None)
+    key = medication_key(reference)
+    return next((m for m in pool if isinstance(m, Medication) and f"Medication/{m.id}" == key), None)
+
+
+def is_unidentified(concept: MedicationConcept, terminology: Terminology) -> bool:
+    """Nothing tells what this medication is: no word, and no code of the guideline's medication
+    value sets (GUIDELINE §1: such a medication is never "not isotretinoin")."""
+    if concept.texts:
+        return False
+    return not any(terminology[name].matches(concept.codings) for name in MEDICATION_SETS)
 
 
 def _uses(resources: Sequence[FHIRResourceModel]) -> list[MedicationUse]:
@@ -126,14 +167,18 @@ def is_isotretinoin(concept: MedicationConcept, terminology: Terminology) -> boo
 
 
 def isotretinoin_exposure(
-    resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date
+    resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date,
+    unread: Sequence[Unread] = (),
 ) -> IsotretinoinExposure:
-    """Combine every isotretinoin record into one exposure (GUIDELINE §2, R3)."""
+    """Combine every isotretinoin record into one exposure (GUIDELINE §2, R3). A record that
+    mentions isotretinoin but could not be read in full is a course of unknown last dose."""
     courses = [
         _course(use, concept, today)
         for use in _uses(resources)
         if is_isotretinoin(concept := concept_of(use, resources), terminology)
     ]
+    courses += [Course("unknown", None, None, Evidence(u.reference, f"mentions isotretinoin, but {u.reason}"))
+                for u in unread if u.about("isotretinoin")]
     current = [c for c in courses if c.state == "current"]
     if current:
         # The planned last dose is known only when every current course has an end date.
@@ -151,6 +196,27 @@ def isotretinoin_exposure(
     if latest:
         return IsotretinoinExposure("past", latest.last_dose, (latest.evidence,))
     return IsotretinoinExposure()
+
+
+def unidentified(resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date) -> tuple[Course, ...]:
+    """Medication records whose medication cannot be identified, as courses: for all the service
+    can tell, each could be isotretinoin (GUIDELINE §1). `recent` says which matter to R3."""
+    found = []
+    for use in _uses(resources):
+        concept = concept_of(use, resources)
+        if is_unidentified(concept, terminology):
+            course = _course(use, concept, today)
+            found.append(replace(course, evidence=Evidence(course.evidence.reference,
+                                                           f"could not be identified: {course.evidence.text}")))
+    return tuple(found)
+
+
+def recent(courses: Sequence[Course], today: date) -> tuple[Evidence, ...]:
+    """The courses that could fall within the 6 months before today (R3): current, last dose
+    unknown, or ended since."""
+    since = add_months(today, -ISOTRETINOIN_WAIT_MONTHS)
+    return tuple(c.evidence for c in courses
+                 if c.state != "past" or (c.last_dose is not None and c.last_dose >= since))
 
 
 def _course(use: MedicationUse, concept: MedicationConcept, today: date) -> Course:

@@ -14,10 +14,10 @@ from datetime import date
 from cards.concepts import Evidence
 from cards.dates import add_months
 from cards.findings import Finding, Suggestion
+from cards.medications import ISOTRETINOIN_WAIT_MONTHS
 from cards.orders import Order
 from cards.plan import PlanContent, procedure_request
 from cards.record import PatientRecord
-from cards.rules import ISOTRETINOIN_WAIT_MONTHS
 
 TYPICAL_COURSE_MONTHS = 6  # an isotretinoin course with no dosage bounds is taken to last this long
 
@@ -39,34 +39,67 @@ def _basis(order: Order, *facts: Evidence) -> tuple[Evidence, ...]:
     return (Evidence(order.reference, f"draft order: {order.label}"), *facts)
 
 
+def _within_isotretinoin_window(record: PatientRecord, today: date) -> bool:
+    """Isotretinoin is current, its last dose unknown, or it was less than 6 months ago."""
+    exposure = record.isotretinoin
+    if exposure.status in ("current", "unknown") or (exposure.status == "past" and exposure.last_dose is None):
+        return True
+    return exposure.status == "past" and today < add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)  # type: ignore[arg-type]
+
+
 def procedure_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence[Order],
                                  today: date, content: PlanContent) -> Finding | None:
     """R3 (Spring 2017; Waldman 2017): fully ablative laser, laser punch-out or mechanical
     dermabrasion ordered within 6 months of the last isotretinoin dose (or while it is
-    current, or its last dose is unknown)."""
+    current, or its last dose is unknown). GUIDELINE §1 (v2): a medication on record that
+    cannot be identified might be isotretinoin: confirm it first."""
     exposure = record.isotretinoin
-    if not _has(order, "isotretinoin-defer") or exposure.status == "none":
+    if not _has(order, "isotretinoin-defer"):
         return None
     suggestions = (_remove(order, content),)
     basis = _basis(order, *exposure.evidence)
     if exposure.status == "current":
         return Finding("order-isotretinoin-current", basis=basis, suggestions=suggestions)
-    if exposure.status == "unknown" or exposure.last_dose is None:
+    if exposure.status == "unknown" or (exposure.status == "past" and exposure.last_dose is None):
         return Finding("order-isotretinoin-unknown", basis=basis, suggestions=suggestions)
-    defer_until = add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)
-    if today >= defer_until:
+    if _within_isotretinoin_window(record, today):
+        assert exposure.last_dose is not None
+        defer_until = add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)
+        params = {"last_dose": exposure.last_dose.isoformat(), "defer_until": defer_until.isoformat()}
+        return Finding("order-isotretinoin-recent", params, basis, suggestions=suggestions)
+    if unidentified := record.unidentified_within(today):
+        return Finding("order-isotretinoin-unconfirmed", basis=_basis(order, *unidentified),
+                       suggestions=(_remove(order, content, recommended=False),))
+    return None
+
+
+def peel_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence[Order],
+                            today: date, content: PlanContent) -> Finding | None:
+    """R3 (v2): a medium or deep chemical peel within 6 months of isotretinoin. No consensus
+    addresses it (Spring 2017 and Waldman 2017 found no reason to delay superficial peels only)
+    and the label advises 6 months: information for the clinician's judgement, no removal."""
+    if not _has(order, "isotretinoin-judgement") or not _within_isotretinoin_window(record, today):
         return None
-    params = {"last_dose": exposure.last_dose.isoformat(), "defer_until": defer_until.isoformat()}
-    return Finding("order-isotretinoin-recent", params, basis, suggestions=suggestions)
+    exposure = record.isotretinoin
+    params = {"when": f"last dose {exposure.last_dose.isoformat()}" if exposure.status == "past" and exposure.last_dose
+              else "current or last dose unknown"}
+    return Finding("order-peel-after-isotretinoin", params, _basis(order, *exposure.evidence))
 
 
 def retinoid_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[Order],
                           today: date, content: PlanContent) -> Finding | None:
-    """R5 (AAD 2024; isotretinoin boxed warning): any retinoid ordered for a pregnant patient."""
-    if not order.retinoid or record.pregnancy.status != "pregnant":
+    """R5 (labels: isotretinoin boxed warning and iPLEDGE; tazarotene contraindicated): any
+    retinoid ordered for a patient recorded as pregnant (critical), or whose pregnancy status is
+    uncertain (v2: confirm it first). A medication that cannot be identified might be one."""
+    status = record.pregnancy.status
+    if status not in ("pregnant", "uncertain") or not (order.retinoid or order.unidentified):
         return None
-    return Finding("order-retinoid-pregnancy", basis=_basis(order, *record.pregnancy.evidence),
-                   suggestions=(_remove(order, content),))
+    basis = _basis(order, *record.pregnancy.evidence)
+    if not order.retinoid:
+        return Finding("order-medication-unidentified-pregnancy", basis=basis,
+                       suggestions=(_remove(order, content, recommended=False),))
+    card = "order-retinoid-pregnancy" if status == "pregnant" else "order-retinoid-pregnancy-uncertain"
+    return Finding(card, basis=basis, suggestions=(_remove(order, content),))
 
 
 def isotretinoin_before_planned_procedure(record: PatientRecord, order: Order, batch: Sequence[Order],
@@ -95,11 +128,14 @@ def isotretinoin_before_planned_procedure(record: PatientRecord, order: Order, b
 
 def procedure_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[Order],
                            today: date, content: PlanContent) -> Finding | None:
-    """R5 (AAD 2024): elective scar procedures wait until after pregnancy."""
-    if record.pregnancy.status != "pregnant" or not _has(order, "scar-procedure"):
+    """R5: elective scar procedures wait until after pregnancy, or until an uncertain pregnancy
+    status is confirmed (v2)."""
+    status = record.pregnancy.status
+    if status not in ("pregnant", "uncertain") or not _has(order, "scar-procedure"):
         return None
-    return Finding("order-procedure-pregnancy", basis=_basis(order, *record.pregnancy.evidence),
-                   suggestions=(_remove(order, content),))
+    card = "order-procedure-pregnancy" if status == "pregnant" else "order-procedure-pregnancy-uncertain"
+    return Finding(card, basis=_basis(order, *record.pregnancy.evidence),
+                   suggestions=(_remove(order, content, recommended=status == "pregnant"),))
 
 
 def procedure_over_active_acne(record: PatientRecord, order: Order, batch: Sequence[Order],
@@ -139,17 +175,22 @@ def procedure_with_keloid_history(record: PatientRecord, order: Order, batch: Se
 
 def procedure_with_herpes(record: PatientRecord, order: Order, batch: Sequence[Order],
                           today: date, content: PlanContent) -> Finding | None:
-    """R7 (Gilbert 2000): active herpes defers resurfacing; a history needs antiviral
-    prophylaxis, suggested when none is ordered or in use."""
-    if not _has(order, "hsv-risk"):
-        return None
-    if record.herpes_active:
+    """R7 (Gilbert 2000; Gilbert 2001; Beeson 2002): active herpes defers resurfacing, and any
+    other wounding procedure at the site is the clinician's judgement. Prophylaxis is common
+    practice for every patient having ablative laser, medium or deep peels or dermabrasion (v2),
+    whatever their history: suggested when no antiviral is ordered in this batch; with one
+    already on record, check that it covers the procedure period."""
+    if record.herpes_active and _has(order, "scar-procedure"):
+        if not _has(order, "hsv-risk"):
+            return Finding("order-herpes-active-site", basis=_basis(order, *record.herpes_active))
         return Finding("order-herpes-active", basis=_basis(order, *record.herpes_active),
                        suggestions=(_remove(order, content),))
-    if not record.herpes_history or record.antivirals or any(o.antiviral for o in batch):
+    if not _has(order, "hsv-risk") or any(o.antiviral for o in batch):
         return None
-    return Finding("order-herpes-prophylaxis", basis=_basis(order, *record.herpes_history),
-                   suggestions=(_antiviral(record, content),))
+    if record.antivirals:
+        return Finding("order-antiviral-on-record", basis=_basis(order, *record.antivirals))
+    card = "order-herpes-prophylaxis" if record.herpes_history else "order-resurfacing-prophylaxis"
+    return Finding(card, basis=_basis(order, *record.herpes_history), suggestions=(_antiviral(record, content),))
 
 
 def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
@@ -168,10 +209,11 @@ def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
 
 ORDER_RULES: tuple[OrderRule, ...] = (
     retinoid_in_pregnancy, procedure_in_pregnancy, procedure_over_active_acne, procedure_after_isotretinoin,
-    isotretinoin_before_planned_procedure, procedure_in_skin_of_colour, procedure_with_keloid_history,
-    procedure_with_herpes,
+    peel_after_isotretinoin, isotretinoin_before_planned_procedure, procedure_in_skin_of_colour,
+    procedure_with_keloid_history, procedure_with_herpes,
 )
-ONCE_PER_BATCH = ("order-herpes-prophylaxis",)  # one antiviral course covers the session
+# One antiviral course covers the session; one check of the course on record is enough.
+ONCE_PER_BATCH = ("order-herpes-prophylaxis", "order-resurfacing-prophylaxis", "order-antiviral-on-record")
 
 
 def once_per_batch(findings: Sequence[Finding]) -> list[Finding]:

@@ -3,13 +3,18 @@ terms. A procedure is recognised by the local acne-scar-procedure code, by CPT t
 shipped ConceptMap (dermabrasion 15780-15783, chemical peels 15788-15793), or by its text
 (`content/procedure-text.yaml`); a medication by the value sets (isotretinoin, other oral
 retinoids, topical retinoids, herpes antivirals).
+
+A draft is read as it is being composed (GUIDELINE §1, v2): a medication not chosen yet is
+nothing to check; one that cannot be identified, or a draft that could not be read in full, is
+read the cautious way (what it mentions counts: a draft naming isotretinoin is an isotretinoin
+order even if the rest of it cannot be read).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,9 +27,12 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cards.concepts import codings_of, reference_of, texts_of
 from cards.dates import to_date
 from cards.errors import ContentError
-from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid, request_dates
+from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid, is_unidentified, request_dates
 from cards.procedures import Procedure
+from cards.resources import Unread
 from cards.terminology import CONTENT, Terminology
+
+RETINOID_SETS = ("isotretinoin", "oral-retinoid", "retinoid-ingredient", "topical-retinoid-product")
 
 CPT_MAP = "cpt-to-acne-scar-procedure"
 
@@ -81,6 +89,7 @@ class Order:
     antiviral: bool = False
     occurrence: date | None = None
     course_end: date | None = None  # a medication order's last planned dose, when its bounds say
+    unidentified: bool = False  # a medication order whose medication cannot be identified
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.label}"
@@ -97,14 +106,32 @@ def read_order(resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel],
         return Order(reference, label, procedure=procedure, occurrence=_occurrence(resource))
     if isinstance(resource, MedicationRequest):
         concept = concept_of(resource, pool)
+        if concept.absent:
+            return Order(reference, "medication not chosen yet")
         isotretinoin = is_isotretinoin(concept, terminology)
         retinoid = isotretinoin or is_topical_retinoid(concept, terminology) or any(
-            terminology[name].matches(concept.codings, concept.texts)
-            for name in ("oral-retinoid", "retinoid-ingredient", "topical-retinoid-product"))
+            terminology[name].matches(concept.codings, concept.texts) for name in RETINOID_SETS)
         antiviral = terminology["hsv-antiviral"].matches(concept.codings, concept.texts)
         return Order(reference, concept.label, isotretinoin=isotretinoin, retinoid=retinoid,
-                     antiviral=antiviral, course_end=request_dates(resource)[0])
+                     antiviral=antiviral, course_end=request_dates(resource)[0],
+                     unidentified=is_unidentified(concept, terminology))
     return None
+
+
+def with_unread(orders: Sequence[Order], unread: Sequence[Unread]) -> list[Order]:
+    """The batch, with what drafts that could not be read (in full) mention: a draft naming
+    isotretinoin is an isotretinoin order, whatever else of it could be read."""
+    by_reference = {o.reference: o for o in orders}
+    for u in unread:
+        order = by_reference.get(u.reference) or Order(u.reference, "draft order that could not be read")
+        by_reference[u.reference] = replace(
+            order, label=f"{order.label} ({u.reason})",
+            isotretinoin=order.isotretinoin or u.about("isotretinoin"),
+            retinoid=order.retinoid or u.about(*RETINOID_SETS),
+            antiviral=order.antiviral or u.about("hsv-antiviral"),
+            unidentified=order.unidentified or (u.reference.startswith("MedicationRequest/")
+                                                and not u.about(*RETINOID_SETS, "hsv-antiviral")))
+    return list(by_reference.values())
 
 
 def read_orders(resources: Iterable[FHIRResourceModel], reader: ProcedureReader,

@@ -22,7 +22,10 @@ from cards.terminology import SNOMED
 
 MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")
 PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
-OLD_SCAR_YEARS = 5  # R8 (Knor 2004, weak evidence)
+# R1 (v2): the grade-tailored lines name techniques, so each plan has its own; the ice-pick
+# lines (CROSS, punch excision) are never shown for rolling or boxcar scars.
+GRADE_SECTIONS = {"treatment-plan-ice-pick": "grade-", "treatment-plan-rolling-boxcar": "rolling-boxcar-grade-"}
+OLD_SCAR_YEARS = 5  # R8 (expert opinion: no reference supports it)
 TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
 
 
@@ -69,11 +72,12 @@ def treatment_plan(
     retinoid, retinoid_withheld = _retinoid(record, blocks, content)
     basis = scarring.evidence + tuple(e for e in (scarring.grade_evidence,) if e)
     basis += tuple(e for e in (record.skin_type.evidence if record.skin_type else None,) if e)
+    resurfacing = any("hsv-risk" in content.procedures[c].cautions for c in allowed)
     return Finding(
         card=variant,
         params={"scar_years": str(_scar_years(scarring, today) or "")},
-        basis=basis + record.topical_retinoids,
-        sections=tuple(_sections(record, variant, today, retinoid_withheld)),
+        basis=basis + record.topical_retinoids + (record.antivirals if resurfacing else ()),
+        sections=tuple(_sections(record, variant, today, retinoid_withheld, resurfacing)),
         suggestions=tuple(suggestions + retinoid),
         withheld=tuple(withheld + retinoid_withheld),
     )
@@ -115,7 +119,8 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _sections(record: PatientRecord, variant: str, today: date, retinoid_withheld: list[str]) -> Iterable[str]:
+def _sections(record: PatientRecord, variant: str, today: date, retinoid_withheld: list[str],
+              resurfacing: bool) -> Iterable[str]:
     scarring = record.scarring
     assert scarring is not None
     if variant == "treatment-plan-macular":
@@ -125,11 +130,16 @@ def _sections(record: PatientRecord, variant: str, today: date, retinoid_withhel
                     if m in scarring.morphologies)
         if "ice-pick" in scarring.morphologies and scarring.morphologies & {"rolling", "boxcar"}:
             yield "mixed"
-        yield f"grade-{scarring.grade}" if scarring.grade else "grade-unknown"
+        if not scarring.grade:
+            yield "grade-unknown"
+        elif variant in GRADE_SECTIONS:
+            yield f"{GRADE_SECTIONS[variant]}{scarring.grade}"
         if record.skin_type is None:
             yield "skin-type-unknown"
         if (_scar_years(scarring, today) or 0) > OLD_SCAR_YEARS:
             yield "scar-age-old"
+        if resurfacing:  # R7 (v2): prophylaxis wherever the plan offers full-face resurfacing
+            yield "hsv-antiviral-on-record" if record.antivirals else "hsv-prophylaxis"
         yield "expectations"
     if retinoid_withheld:
         yield "maintenance-deferred"
@@ -175,7 +185,8 @@ def procedure_request(procedure: Procedure, patient_id: str, system: str,
 def _retinoid(
     record: PatientRecord, blocks: Sequence[Block], content: PlanContent
 ) -> tuple[list[Suggestion], list[str]]:
-    """Maintenance topical retinoid (AAD 2024): only when none is in use and no rule blocks it."""
+    """Maintenance topical retinoid (AAD 2024: for acne; controlling acne prevents new scars): only
+    when none is in use and no rule blocks it."""
     spec: Mapping[str, Any] = content.catalogue.suggestions["retinoid"]
     reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks if b.caution == "retinoid")
     if reasons:

@@ -4,12 +4,18 @@ Each fact keeps the evidence it came from ("MedicationStatement/ms1: isotretinoi
 2026-09-01") so that every card can say which data made it fire. Records that are not facts are
 ignored (§1): refuted or entered-in-error Conditions, MedicationStatements entered in error or
 not taken, MedicationRequests entered in error, cancelled or draft.
+
+GUIDELINE §1 (v2), unreadable is not absent: a record that could not be read (in full) arrives
+as `Unread`, with the topics it mentions (cards.resources), and each fact reads it the cautious
+way — a keloid history, active acne, acne scarring, herpes simplex, an isotretinoin course of
+unknown last dose, a pregnancy status that is uncertain — its evidence saying what could not be
+read. A medication that cannot be identified is kept as such (cards.medications).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -21,6 +27,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cards import medications
+from cards.answers import pregnancy_answer, skin_type_answer
 from cards.concepts import (
     Evidence,
     codings_of,
@@ -32,6 +39,7 @@ from cards.concepts import (
 )
 from cards.dates import to_date
 from cards.orders import Order, ProcedureReader, read_orders
+from cards.resources import Selection, Unread
 from cards.terminology import Terminology
 
 Morphology = Literal["ice-pick", "rolling", "boxcar", "hypertrophic", "macular"]
@@ -78,9 +86,11 @@ class SkinType:
 
 @dataclass(frozen=True)
 class Pregnancy:
-    """Pregnancy status: pregnant, not-pregnant or unknown (never assumed absent)."""
+    """Pregnancy status: pregnant, not-pregnant, uncertain (the record suggests a pregnancy it
+    does not state: another chapter-O code, a record that could not be read) or unknown (not
+    recorded; never assumed absent)."""
 
-    status: Literal["pregnant", "not-pregnant", "unknown"]
+    status: Literal["pregnant", "not-pregnant", "uncertain", "unknown"]
     evidence: tuple[Evidence, ...] = ()
 
 
@@ -104,16 +114,32 @@ class PatientRecord:
     herpes_history: tuple[Evidence, ...] = ()
     planned_procedures: tuple[Order, ...] = ()
     antivirals: tuple[Evidence, ...] = ()
+    unidentified_medications: tuple[medications.Course, ...] = ()
+
+    def unidentified_within(self, today: date) -> tuple[Evidence, ...]:
+        """Medications that cannot be identified and could fall within 6 months of today (R3)."""
+        return medications.recent(self.unidentified_medications, today)
+    foreign: tuple[Evidence, ...] = ()  # records naming another patient: left out, and said
+    unread: tuple[Unread, ...] = ()
+    left_out: Mapping[str, str] = field(default_factory=dict)
+
+    def annotated(self, evidence: Evidence) -> Evidence:
+        """The evidence, saying what of its record could not be read (left out)."""
+        problems = self.left_out.get(evidence.reference)
+        if not problems or "could not be read" in evidence.text:
+            return evidence
+        return Evidence(evidence.reference, f"{evidence.text} (could not read {problems})")
 
 
 def build_record(
     patient_id: str,
-    resources: Sequence[FHIRResourceModel],
+    selection: Selection,
     terminology: Terminology,
     today: date,
     reader: ProcedureReader,
 ) -> PatientRecord:
-    """Derive the patient's facts as of `today` from validated resources (`cards.resources`)."""
+    """Derive the patient's facts as of `today` from the selected resources (`cards.resources`)."""
+    resources, unread = selection.models, selection.unread
     conditions = [r for r in resources if isinstance(r, Condition) and is_fact_condition(r)]
     observations = [r for r in resources if isinstance(r, Observation) and _is_fact_obs(r)]
     patient = next((r for r in resources if isinstance(r, Patient)), None)
@@ -123,23 +149,43 @@ def build_record(
         patient_id=patient_id,
         birth_date=birth,
         gender=patient.gender if patient else None,
-        scarring=_scarring(conditions, observations, terminology, birth),
+        scarring=_scarring(conditions, observations, terminology, birth, unread),
         active_acne=tuple(_ev(c, "active acne") for c in _acne(conditions, terminology)
-                          if is_active_condition(c)),
-        isotretinoin=medications.isotretinoin_exposure(resources, terminology, today),
+                          if is_active_condition(c)) + _cautious(unread, "acne", "check whether acne is active"),
+        isotretinoin=medications.isotretinoin_exposure(resources, terminology, today, unread),
         topical_retinoids=medications.topical_retinoids(resources, terminology),
-        skin_type=_skin_type(observations, terminology),
-        pregnancy=_pregnancy(conditions, observations, terminology, today),
+        skin_type=None if _unread(unread, "fitzpatrick-skin-type") else _skin_type(observations, terminology),
+        pregnancy=_pregnancy(conditions, observations, terminology, today, unread),
         keloid=tuple(_ev(c, "keloid history") for c in conditions
-                     if terminology["keloid"].matches(codings_of(c.code))),
+                     if terminology["keloid"].matches(codings_of(c.code)))
+        + _cautious(unread, "keloid", "treated as a keloid history"),
         herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
                             if is_active_condition(c)),
         herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes
-                             if not is_active_condition(c)),
+                             if not is_active_condition(c))
+        + _cautious(unread, "herpes-simplex", "check for active lesions"),
         planned_procedures=tuple(o for o in read_orders(_planned(resources), reader, terminology)
                                  if o.procedure is not None),
         antivirals=medications.antivirals(resources, terminology),
+        unidentified_medications=medications.unidentified(resources, terminology, today),
+        foreign=foreign_records(unread),
+        unread=unread,
+        left_out=selection.left_out,
     )
+
+
+def foreign_records(unread: Sequence[Unread]) -> tuple[Evidence, ...]:
+    """Records that name another patient, as evidence for the card that says so."""
+    return tuple(Evidence(u.reference, u.reason) for u in unread if u.foreign)
+
+
+def _unread(unread: Sequence[Unread], *topics: str) -> list[Unread]:
+    return [u for u in unread if u.about(*topics)]
+
+
+def _cautious(unread: Sequence[Unread], topic: str, reading: str) -> tuple[Evidence, ...]:
+    """Evidence for a fact read the cautious way from records that could not be read in full."""
+    return tuple(Evidence(u.reference, f"{u.reason}; {reading}") for u in _unread(unread, topic))
 
 
 def _planned(resources: Sequence[FHIRResourceModel]) -> list[FHIRResourceModel]:
@@ -161,20 +207,26 @@ def _scarring(
     observations: list[Observation],
     terminology: Terminology,
     birth: date | None,
+    unread: Sequence[Unread] = (),
 ) -> Scarring | None:
     """Acne scarring present (GUIDELINE §2): an acne-specific scar code, or a non-specific scar
-    code with acne in its text or an acne Condition on the record. L70.2 is not in either set."""
-    has_acne = bool(_acne(conditions, terminology))
+    code with acne in its text or an acne Condition on the record. L70.2 is not in either set.
+    A record that mentions acne scarring but could not be read counts, of unrecorded type."""
+    has_acne = bool(_acne(conditions, terminology)) or bool(_unread(unread, "acne"))
     scars = [c for c in conditions
              if _is_acne_scar(c, terminology, has_acne) and first_code(c.clinicalStatus) != "resolved"]
+    unread_scars = [u for u in unread if u.about("acne-scar") or (has_acne and u.about("skin-scar-unspecified"))]
     if not scars:
-        return None
+        if not unread_scars:
+            return None
+        evidence = tuple(Evidence(u.reference, f"{u.reason}; read as acne scarring") for u in unread_scars)
+        return Scarring(evidence, tuple(u.reference for u in unread_scars), frozenset(), None, None, None)
     morphologies = frozenset(m for c in scars for m in _morphologies(c, terminology))
     grade, grade_ev = _grade(scars, observations, terminology)
     onsets = [d for c in scars if (d := _onset(c, birth)) is not None]
     evidence = tuple(
         Evidence(f"Condition/{c.id}", condition_text(c) or "acne scarring") for c in scars
-    )
+    ) + tuple(Evidence(u.reference, f"{u.reason}; read as acne scarring") for u in unread_scars)
     return Scarring(
         evidence=evidence,
         condition_references=tuple(f"Condition/{c.id}" for c in scars),
@@ -248,30 +300,6 @@ def _obs_date(obs: Observation) -> date:
     return to_date(when or obs.issued, "latest") or date.min
 
 
-ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
-
-
-def _skin_type_value(obs: Observation) -> int | None:
-    """Fitzpatrick answer: valueInteger 1-6, or a string / concept naming type I-VI."""
-    if obs.valueInteger is not None:
-        return int(obs.valueInteger) if 1 <= obs.valueInteger <= 6 else None
-    candidates = [obs.valueString]
-    if obs.valueCodeableConcept is not None:
-        candidates += [obs.valueCodeableConcept.text]
-        candidates += [c.code for c in codings_of(obs.valueCodeableConcept)]
-        candidates += [c.display for c in codings_of(obs.valueCodeableConcept)]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        word = candidate.strip().upper().removeprefix("FITZPATRICK").strip()
-        word = word.removeprefix("SKIN").strip().removeprefix("TYPE").strip()
-        if word in ROMAN:
-            return ROMAN[word]
-        if word.isdigit() and 1 <= int(word) <= 6:
-            return int(word)
-    return None
-
-
 def _skin_type(observations: list[Observation], terminology: Terminology) -> SkinType | None:
     """The latest Fitzpatrick reading; on one day, the darkest (R4 is the cautious side). A
     latest reading that cannot be read is unknown: an older one may be wrong (no false
@@ -280,7 +308,7 @@ def _skin_type(observations: list[Observation], terminology: Terminology) -> Ski
     if not fitz:
         return None
     latest = max(_obs_date(o) for o in fitz)
-    values = [(v, o) for o in fitz if _obs_date(o) == latest and (v := _skin_type_value(o)) is not None]
+    values = [(v, o) for o in fitz if _obs_date(o) == latest and (v := skin_type_answer(o)) is not None]
     if not values or len(values) < len([o for o in fitz if _obs_date(o) == latest]):
         return None
     value, obs = max(values, key=lambda vo: vo[0])
@@ -289,31 +317,75 @@ def _skin_type(observations: list[Observation], terminology: Terminology) -> Ski
 
 
 def _pregnancy(
-    conditions: list[Condition], observations: list[Observation], terminology: Terminology, today: date
+    conditions: list[Condition], observations: list[Observation], terminology: Terminology, today: date,
+    unread: Sequence[Unread] = (),
 ) -> Pregnancy:
-    """Pregnant if an active pregnancy Condition or the latest status Observation says so; a
-    status answer older than it can still be true (42 weeks, 30 days for "not pregnant") is
-    read as unknown."""
-    pregnant = terminology["pregnant"]
-    active = [c for c in conditions
-              if pregnant.matches(codings_of(c.code)) and is_active_condition(c)]
-    if active:
-        return Pregnancy("pregnant", tuple(Evidence(f"Condition/{c.id}", "pregnancy, active") for c in active))
-    status_obs = [o for o in observations
-                  if terminology["pregnancy-status"].matches(codings_of(o.code))]
-    # Latest first; on one day, a positive answer before a negative one (no false reassurance).
-    for obs in sorted(status_obs, reverse=True,
-                      key=lambda o: (_obs_date(o), pregnant.matches(codings_of(o.valueCodeableConcept)))):
-        answer = codings_of(obs.valueCodeableConcept)
-        is_pregnant, is_not = pregnant.matches(answer), terminology["not-pregnant"].matches(answer)
-        if not (is_pregnant or is_not):
-            continue
+    """Pregnancy status (GUIDELINE §2, v2; R5). Pregnant: an active pregnancy Condition (SNOMED
+    CT, or ICD-10-CM Z33.1, Z34.x, O09.x, Z3A.x but Z3A.00, or words only) or a recent positive
+    status answer. Uncertain: another active chapter-O code, a pregnancy recorded in words as
+    past or lost, a latest status answer that cannot be read, or a pregnancy record that could
+    not be read at all. A recent explicit "not pregnant" answer outweighs a chapter-O code (an
+    indirect sign), never a pregnancy Condition or an unreadable record."""
+    active = [c for c in conditions if is_active_condition(c)]
+    pregnant = [c for c in active if _says_pregnant(c, terminology) == "pregnant"]
+    if pregnant:
+        return Pregnancy("pregnant", tuple(Evidence(f"Condition/{c.id}", _label(c, "pregnancy, active"))
+                                           for c in pregnant))
+    status = _pregnancy_status(observations, terminology, today)
+    if status.status == "pregnant":
+        return status
+    doubts = [Evidence(f"Condition/{c.id}", _label(c, "active: a pregnancy code; pregnancy status not stated"))
+              for c in active if _says_pregnant(c, terminology) == "uncertain"]
+    unreadable = [Evidence(u.reference, f"{u.reason}; it mentions pregnancy")
+                  for u in _unread(unread, "pregnant", "pregnancy-uncertain", "pregnancy-status")]
+    if unreadable or status.status == "uncertain" or (doubts and status.status != "not-pregnant"):
+        return Pregnancy("uncertain", (*status.evidence, *doubts, *unreadable))
+    return status
+
+
+def _label(condition: Condition, text: str) -> str:
+    label = condition_text(condition)
+    return f"{label}, {text}" if label else text
+
+
+# Words that put a pregnancy written in words in the past (or out of doubt): "history of", "loss".
+PAST_PREGNANCY = re.compile(r"\b(history|previous|prior|past|post[- ]?partum|loss|lost|miscarriage|terminat\w*)\b",
+                            re.IGNORECASE)
+
+
+def _says_pregnant(condition: Condition, terminology: Terminology) -> str | None:
+    """"pregnant", "uncertain" or None for one Condition. Codes first; words are read only for a
+    Condition coded in words alone, and "not pregnant" is read before "pregnant"."""
+    codings = codings_of(condition.code)
+    if terminology["pregnant"].matches(codings):
+        return "pregnant"
+    if terminology["pregnancy-uncertain"].matches(codings):
+        return "uncertain"
+    if codings:
+        return None
+    texts = texts_of(condition.code)
+    if not any(terminology["pregnant"].has_text(t) for t in texts):
+        return None
+    if any(terminology["not-pregnant"].has_text(t) for t in texts):
+        return None
+    return "uncertain" if any(PAST_PREGNANCY.search(t) for t in texts) else "pregnant"
+
+
+def _pregnancy_status(observations: list[Observation], terminology: Terminology, today: date) -> Pregnancy:
+    """The latest pregnancy-status answer (LOINC 82810-3) that says something, while it can still
+    be true (42 weeks for "pregnant", 30 days for "not pregnant"); on one day, a positive answer
+    before a negative one. A latest answer that cannot be read makes the status uncertain."""
+    answers = [(o, a) for o in observations if terminology["pregnancy-status"].matches(codings_of(o.code))
+               and (a := pregnancy_answer(o, terminology)) not in (None, "unknown")]
+    for obs, answer in sorted(answers, reverse=True, key=lambda oa: (_obs_date(oa[0]), oa[1] == "pregnant")):
         when = _obs_date(obs)
-        evidence = Evidence(f"Observation/{obs.id}",
-                            f"pregnancy status: {'pregnant' if is_pregnant else 'not pregnant'} on {when}")
-        if is_pregnant and today - when <= PREGNANT_FOR:
-            return Pregnancy("pregnant", (evidence,))
-        if is_not and today - when <= NOT_PREGNANT_FOR:
-            return Pregnancy("not-pregnant", (evidence,))
+        words = {"pregnant": "pregnant", "not-pregnant": "not pregnant", "unreadable": "an answer that cannot be read"}
+        evidence = (Evidence(f"Observation/{obs.id}", f"pregnancy status: {words[answer]} on {when}"),)
+        if answer == "unreadable":
+            return Pregnancy("uncertain", evidence)
+        if answer == "pregnant" and today - when <= PREGNANT_FOR:
+            return Pregnancy("pregnant", evidence)
+        if answer == "not-pregnant" and today - when <= NOT_PREGNANT_FOR:
+            return Pregnancy("not-pregnant", evidence)
         break  # the latest answer is too old to rely on
     return Pregnancy("unknown")

@@ -11,7 +11,7 @@ from string import Template
 from typing import Any
 from uuid import uuid4
 
-from cards.catalogue import Catalogue
+from cards.catalogue import Catalogue, EvidenceLink
 from cards.findings import Finding
 
 UuidFactory = Callable[[], str]
@@ -39,16 +39,16 @@ def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_
     """One finding as a card: summary, detail, source, evidence links, override reasons,
     suggestions."""
     content = catalogue[finding.card]
+    evidence = _evidence(finding, catalogue)
     card: dict[str, Any] = {
         "uuid": make_uuid(),
         "summary": content.render_summary(finding.params),
         "indicator": content.indicator,
-        "detail": _detail(finding, catalogue),
+        "detail": _detail(finding, catalogue, evidence),
         "source": {"label": catalogue.source_label, "topic": dict(catalogue.topic)},
-        "links": [
-            {"label": f"{e.key} (PubMed)", "url": e.url, "type": "absolute"} for e in content.evidence
-        ],
     }
+    if evidence:  # CDS Hooks JSON rule: omit, never empty
+        card["links"] = [{"label": e.label, "url": e.url, "type": "absolute"} for e in evidence]
     keys = {make_uuid(): s for s in finding.suggestions}
     if keys:
         card["suggestions"] = [
@@ -69,17 +69,25 @@ def render(finding: Finding, catalogue: Catalogue, make_uuid: UuidFactory = new_
     return RenderedCard(finding.card, card, {uuid: s.key for uuid, s in keys.items()})
 
 
-def _detail(finding: Finding, catalogue: Catalogue) -> str:
+def _evidence(finding: Finding, catalogue: Catalogue) -> list[EvidenceLink]:
+    """The card's references, then those its sections cite, each once."""
+    sections = [catalogue.plan_sections[s] for s in finding.sections]
+    links = [*catalogue[finding.card].evidence, *(e for section in sections for e in section.evidence)]
+    return list({e.key: e for e in links}.values())
+
+
+def _detail(finding: Finding, catalogue: Catalogue, evidence: list[EvidenceLink]) -> str:
     content = catalogue[finding.card]
     parts = [content.render_detail(finding.params)]
-    parts += [Template(catalogue.plan_sections[s]).substitute(finding.params).strip()
+    parts += [Template(catalogue.plan_sections[s].text).substitute(finding.params).strip()
               for s in finding.sections]
     if finding.withheld:
         parts.append("**Not suggested here:**\n" + "\n".join(f"- {w}" for w in finding.withheld))
     if finding.basis:
         parts.append("**Based on:**\n" + "\n".join(f"- {e}" for e in finding.basis))
-    parts.append(f"_Evidence: {'; '.join(e.key for e in content.evidence)}. "
-                 f"{catalogue.source_label} (rule {content.rule})._")
+    cited = f"Evidence: {'; '.join(e.key for e in evidence)}. " if evidence else ""
+    rule = "rule " + content.rule if content.rule != "§1" else "§1, unreadable is not absent"
+    parts.append(f"_{cited}{catalogue.source_label} ({rule})._")
     return "\n\n".join(parts)
 
 

@@ -1,17 +1,26 @@
-"""Select, then validate: pick out the FHIR resources the rules read, and validate only those.
+"""Select, then read: pick out the FHIR resources the rules read, and read only those.
 
 An EHR may send hundreds of resources; validating each with the pydantic models of
 fhir.resources costs time, so a cheap look at the raw JSON (type and codes) comes first.
-A resource whose shape is too broken to judge is kept, so that validation reports it rather
+A resource whose shape is too broken to judge is kept, so that reading reports it rather
 than the selection silently passing it over. Models are FHIR R4B, wire-compatible with R4 for
 these resource types.
+
+Reading follows GUIDELINE §1 (v2), unreadable is not absent (`cards.reading`): what cannot be
+read as it stands is repaired or left out, never refused and never dropped in silence. Whatever
+a record mentions (codes and words of the guideline's value sets) that its reading lost, or a
+record that cannot be read at all, or a record of another patient, becomes an `Unread` entry
+with those topics, beside the models: the record step (`cards.record`) reads each topic
+cautiously from it. Medications are followed by reference (contained, sent alongside, or
+fetched by the service); a medication use whose medication cannot be identified is kept.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -24,9 +33,8 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
 
-from cards.errors import InvalidResource, WrongPatient
+from cards.reading import read
 from cards.terminology import Terminology, ValueSet
 
 MODELS: dict[str, type[FHIRResourceModel]] = {
@@ -40,10 +48,18 @@ MODELS: dict[str, type[FHIRResourceModel]] = {
     "ServiceRequest": ServiceRequest,
 }
 MEDICATION_USE = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
-CONDITION_SETS = ("acne-scar", "skin-scar-unspecified", "acne", "pregnant", "keloid", "herpes-simplex")
+CONDITION_SETS = ("acne-scar", "skin-scar-unspecified", "acne", "pregnant", "pregnancy-uncertain", "keloid",
+                  "herpes-simplex")
 OBSERVATION_SETS = ("fitzpatrick-skin-type", "scar-grade", "pregnancy-status")
 MEDICATION_SETS = ("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "oral-retinoid",
                    "hsv-antiviral")
+# What a record can be about, for the rules: a record that mentions one of these value sets (by
+# code or word) and cannot be read in full is read cautiously for that topic (cards.record).
+TOPICS = (*CONDITION_SETS, *OBSERVATION_SETS, *MEDICATION_SETS)
+# Where words are, in FHIR JSON (ids, references and URLs are not words about the patient).
+WORD_KEYS = frozenset({"text", "display", "valueString", "description"})
+# A reference to a Medication: relative, absolute or versioned (FHIR R4 §References).
+MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 class Unjudgeable(Exception):
@@ -60,16 +76,52 @@ class RawResource:
     @property
     def reference(self) -> str:
         """"Type/id", shortened: an id longer than FHIR allows is not echoed in full."""
-        return f"{str(self.data.get('resourceType'))[:40]}/{str(self.data.get('id', '(no id)'))[:64]}"
+        kind = self.data.get("resourceType")
+        kind = kind[:40] if isinstance(kind, str) and kind else "(no resourceType)"
+        return f"{kind}/{str(self.data.get('id', '(no id)'))[:64]}"
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A record the rules may need that could not be read (in full): what it is, why, and the
+    topics (value-set names) it mentions that its reading lost. A record of another patient
+    (`foreign`) is about no topic of this patient's: it is only named, never read."""
+
+    reference: str
+    reason: str
+    topics: frozenset[str]
+    foreign: bool = False
+
+    def about(self, *topics: str) -> bool:
+        return not self.foreign and not self.topics.isdisjoint(topics)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The resources the rules read, as models; what could not be read; and, per reference,
+    what was left out of a record that was read (for the cards' "Based on" lines)."""
+
+    models: list[FHIRResourceModel] = field(default_factory=list)
+    unread: tuple[Unread, ...] = ()
+    left_out: Mapping[str, str] = field(default_factory=dict)
+
+
+def medication_key(reference: Any) -> str | None:
+    """"Medication/<id>" of a reference to a Medication resource, or None."""
+    if not isinstance(reference, str):
+        return None
+    match = MEDICATION_REFERENCE.search(reference)
+    return f"Medication/{match.group(1)}" if match else None
 
 
 class Selector:
-    """Decides cheaply, on raw JSON, which resources the rules read."""
+    """Decides cheaply, on raw JSON, which resources the rules read, and what a record mentions."""
 
     def __init__(self, terminology: Terminology) -> None:
         self.conditions = terminology.union(CONDITION_SETS)
         self.observations = terminology.union(OBSERVATION_SETS)
         self.medications = terminology.union(MEDICATION_SETS)
+        self.topics = {name: terminology[name] for name in TOPICS}
 
     @staticmethod
     def _in(concept: Any, valueset: ValueSet) -> bool:
@@ -87,20 +139,18 @@ class Selector:
         return any(isinstance(t, str) and valueset.has_text(t)
                    for t in (concept.get("text"), *(c.get("display") for c in codings)))
 
-    def _medication_concept(self, data: dict[str, Any]) -> Any:
-        if "medicationCodeableConcept" in data:
-            return data["medicationCodeableConcept"]
-        ref = data.get("medicationReference")
-        if not isinstance(ref, dict):
-            raise Unjudgeable
-        # A contained or separately sent Medication is selected on its own code; here the
-        # reference's display is all there is to go on.
-        return {"text": ref.get("display")}
+    def _medication(self, concept: Any) -> bool:
+        """A medication concept the rules read: one of the guideline's, or one that cannot be
+        identified at all (no word, no known code): it might be isotretinoin (GUIDELINE §1)."""
+        if concept is None or self._in(concept, self.medications):
+            return True  # no medication at all is read (and said) too
+        words = [concept.get("text"), *(c.get("display") for c in concept.get("coding", []))]
+        return not any(isinstance(w, str) and w.strip() for w in words)
 
-    def is_needed(self, data: dict[str, Any], medications: frozenset[str] = frozenset()) -> bool:
+    def is_needed(self, data: dict[str, Any], medications: Mapping[str, bool] | None = None) -> bool:
         """True when the rules read this resource, or when its shape is too broken to tell.
-        `medications`: references ("Medication/1") of sent Medications the rules read, so that
-        a statement pointing at one is read too."""
+        `medications`: the Medication resources sent alongside, by "Medication/<id>", and whether
+        the rules read each; a use pointing at a Medication not among them is read too."""
         kind = data.get("resourceType")
         try:
             if kind in ("Patient", "ServiceRequest"):
@@ -110,21 +160,54 @@ class Selector:
             if kind == "Observation":
                 return self._in(data.get("code"), self.observations)
             if kind == "Medication":
-                return self._in(data.get("code"), self.medications)
+                return self._medication(data.get("code") or {})
             if kind in MEDICATION_USE:
-                if self._refers_to_contained_medication(data) or _refers_to(data, medications):
-                    return True
-                return self._in(self._medication_concept(data), self.medications)
+                return self._use_is_needed(data, medications or {})
         except Unjudgeable:
             return True
         return False
 
-    def _refers_to_contained_medication(self, data: dict[str, Any]) -> bool:
+    def _use_is_needed(self, data: dict[str, Any], medications: Mapping[str, bool]) -> bool:
+        if "medicationCodeableConcept" in data:
+            return self._medication(data["medicationCodeableConcept"])
         ref = data.get("medicationReference")
-        contained = data.get("contained")
-        if not (isinstance(ref, dict) and isinstance(contained, list)):
-            return False
-        return str(ref.get("reference", "")).startswith("#")
+        if not isinstance(ref, dict):
+            raise Unjudgeable  # no medication at all, or another shape: the reading decides
+        target = ref.get("reference")
+        if isinstance(target, str) and target.startswith("#"):
+            return True  # contained: read with the use
+        key = medication_key(target)
+        if key in medications:
+            return medications[key]
+        # Not sent alongside (nor fetched): the reference's display is all there is to go on, and
+        # without one the medication cannot be identified (the rules say so).
+        display = ref.get("display")
+        return not (isinstance(display, str) and display.strip()) or self._in({"text": display}, self.medications)
+
+    def mentions(self, data: Any) -> frozenset[str]:
+        """The topics (value-set names) whose codes or words occur anywhere in a raw record."""
+        codings, words = _codings_and_words(data)
+        return frozenset(
+            name for name, valueset in self.topics.items()
+            if any(valueset.has_code(system, code) for system, code in codings)
+            or any(valueset.has_text(word) for word in words)
+        )
+
+
+def _codings_and_words(data: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    codings: list[tuple[str, str]] = []
+    words: list[str] = []
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("code"), str | int) and isinstance(node.get("system"), str):
+                codings.append((node["system"], str(node["code"])))  # a number is still the code it writes
+            words += [v for k, v in node.items() if k in WORD_KEYS and isinstance(v, str)]
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    return codings, words
 
 
 @functools.cache
@@ -138,18 +221,27 @@ def _is_fhir_type(kind: str) -> bool:
     return True
 
 
-def _refers_to(data: dict[str, Any], references: frozenset[str]) -> bool:
-    ref = data.get("medicationReference")
-    target = ref.get("reference") if isinstance(ref, dict) else None
-    return isinstance(target, str) and any(target.endswith(r) for r in references)
+def _sent_medications(resources: Iterable[RawResource], selector: Selector) -> dict[str, bool]:
+    """The Medication resources sent alongside, by reference, and whether the rules read each."""
+    return {
+        f"Medication/{raw.data.get('id')}": selector.is_needed(raw.data) for raw in resources
+        if raw.data.get("resourceType") == "Medication" and isinstance(raw.data.get("id"), str)
+    }
 
 
-def _needed_medications(resources: list[RawResource], selector: Selector) -> frozenset[str]:
-    """References of the Medication resources sent alongside that the rules read."""
-    return frozenset(
-        f"Medication/{raw.data.get('id')}" for raw in resources
-        if raw.data.get("resourceType") == "Medication" and selector.is_needed(raw.data)
-    )
+def unresolved_medications(resources: Iterable[RawResource]) -> list[str]:
+    """References (as written) of Medications that medication uses name and that are neither
+    contained nor among `resources`: the service reads these from fhirServer."""
+    resources = list(resources)
+    sent = {f"Medication/{r.data.get('id')}" for r in resources if r.data.get("resourceType") == "Medication"}
+    wanted: dict[str, None] = {}
+    for raw in resources:
+        ref = raw.data.get("medicationReference") if raw.data.get("resourceType") in MEDICATION_USE else None
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        key = medication_key(target)
+        if key is not None and key not in sent and isinstance(target, str):
+            wanted[target] = None
+    return list(wanted)
 
 
 def _subject_id(data: dict[str, Any]) -> str | None:
@@ -159,80 +251,65 @@ def _subject_id(data: dict[str, Any]) -> str | None:
     return subject["reference"]
 
 
-def _check_patient(raw: RawResource, patient_id: str) -> None:
+def _is_other_patients(raw: RawResource, patient_id: str) -> bool:
+    """A record naming another patient than the context's (never read: GUIDELINE §1 asks for no
+    silent drop, and reading another patient's data would be worse)."""
     if raw.data.get("resourceType") == "Patient":
-        if raw.data.get("id") not in (None, patient_id):
-            raise WrongPatient(raw.reference, raw.reference, patient_id)
-        return
+        return raw.data.get("id") not in (None, patient_id)
     subject = _subject_id(raw.data)
     if subject is None:
-        return  # came from a patient-scoped query; the subject is optional on some types
-    if subject != f"Patient/{patient_id}" and not subject.endswith(f"/Patient/{patient_id}"):
-        raise WrongPatient(raw.reference, subject, patient_id)
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "(resource)"
-        problems.append(f"{where}: {error['msg']}")
-    if exc.error_count() > 5:
-        problems.append(f"and {exc.error_count() - 5} more problems")
-    return problems
-
-
-def validate(raw: RawResource) -> FHIRResourceModel:
-    """Validate one resource with its fhir.resources model; InvalidResource on failure."""
-    model = MODELS[raw.data["resourceType"]]
-    if problems := _non_string_dates(raw.data):
-        raise InvalidResource(raw.reference, problems, raw.origin)
-    try:
-        return model.model_validate(raw.data)
-    except ValidationError as exc:
-        raise InvalidResource(raw.reference, _problems(exc), raw.origin) from None
-    except RecursionError:
-        raise InvalidResource(raw.reference, ["nested too deeply to read"], raw.origin) from None
-
-
-# Date elements the rules read. FHIR dates are JSON strings; pydantic would read the number
-# 20260926 as a Unix time (1970-08-23) and end an isotretinoin window decades early.
-DATE_KEYS = frozenset({
-    "start", "end", "effectiveDateTime", "effectiveInstant", "issued", "whenHandedOver",
-    "whenPrepared", "authoredOn", "onsetDateTime", "abatementDateTime", "recordedDate",
-    "birthDate", "occurrenceDateTime",
-})
-
-
-def _non_string_dates(data: Any, path: str = "") -> list[str]:
-    if isinstance(data, dict):
-        problems = [f"{path}{key}: a FHIR date must be a string, not {type(value).__name__}"
-                    for key, value in data.items()
-                    if key in DATE_KEYS and value is not None and not isinstance(value, str | dict)]
-        for key, value in data.items():
-            if isinstance(value, dict | list):
-                problems += _non_string_dates(value, f"{path}{key}.")
-        return problems
-    if isinstance(data, list):
-        return [p for i, item in enumerate(data) for p in _non_string_dates(item, f"{path[:-1]}[{i}].")]
-    return []
+        return False  # came from a patient-scoped query; the subject is optional on some types
+    return subject != f"Patient/{patient_id}" and not subject.endswith(f"/Patient/{patient_id}")
 
 
 def select_and_validate(
     resources: Iterable[RawResource], patient_id: str, selector: Selector
-) -> list[FHIRResourceModel]:
-    """The resources the rules read, validated and deduplicated by type and id."""
+) -> Selection:
+    """The resources the rules read, read (validated, repaired where unambiguous) and
+    deduplicated by type and id; what could not be read, with its topics."""
     resources = list(resources)
-    references = _needed_medications(resources, selector)
-    seen: set[str] = set()
-    chosen: list[FHIRResourceModel] = []
-    for raw in _unique(resources, seen):
+    medications = _sent_medications(resources, selector)
+    models: list[FHIRResourceModel] = []
+    unread: list[Unread] = []
+    left_out: dict[str, str] = {}
+    for raw in _unique(resources, set()):
         kind = raw.data.get("resourceType")
         if not isinstance(kind, str) or not _is_fhir_type(kind):
-            raise InvalidResource(raw.reference, ["resourceType must name a FHIR R4 resource type"], raw.origin)
-        if kind in MODELS and selector.is_needed(raw.data, references):
-            _check_patient(raw, patient_id)
-            chosen.append(validate(raw))
-    return chosen
+            unread += _unread(raw, "its resourceType does not name a FHIR R4 resource type", selector)
+        elif kind in MODELS and selector.is_needed(raw.data, medications):
+            if _is_other_patients(raw, patient_id):
+                # Needed, so relevant, whatever it mentions: named, never read as this patient's.
+                unread.append(Unread(raw.reference, "it names another patient than the one in context: left out",
+                                     selector.mentions(raw.data), foreign=True))
+                continue
+            reading = read(MODELS[kind], raw.data)
+            problems = "; ".join(reading.problems)
+            if reading.model is None:
+                unread += _unread(raw, f"it is not valid FHIR R4: {problems}", selector)
+                continue
+            models.append(_named_as_sent(reading.model, raw))
+            if reading.problems:
+                left_out[raw.reference] = problems
+                lost = selector.mentions(raw.data) - selector.mentions(reading.data)
+                if lost:
+                    unread.append(Unread(raw.reference, f"part of it could not be read: {problems}", lost))
+    return Selection(models, tuple(unread), left_out)
+
+
+def _named_as_sent(model: FHIRResourceModel, raw: RawResource) -> FHIRResourceModel:
+    """The model, with the id the EHR sent even when it is not a valid FHIR id (the reading left
+    it out): cards name the record, and a delete suggestion must name the draft, as the EHR knows
+    it. model_copy does not validate the update, which is the point here."""
+    sent = raw.data.get("id")
+    if model.id is None and isinstance(sent, str) and sent:
+        return model.model_copy(update={"id": sent[:64]})
+    return model
+
+
+def _unread(raw: RawResource, reason: str, selector: Selector) -> list[Unread]:
+    """The record as Unread when it mentions anything the rules read; nothing otherwise."""
+    topics = selector.mentions(raw.data)
+    return [Unread(raw.reference, reason, topics)] if topics else []
 
 
 def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawResource]:
@@ -243,3 +320,4 @@ def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawRes
                 continue
             seen.add(reference)
         yield raw
+

@@ -13,17 +13,20 @@ from datetime import date
 
 from cards.dates import add_months
 from cards.findings import Block, Finding
+from cards.medications import ISOTRETINOIN_WAIT_MONTHS
 from cards.record import PatientRecord
 
 Rule = Callable[[PatientRecord, date], Finding | None]
-ISOTRETINOIN_WAIT_MONTHS = 6  # Spring 2017; Waldman 2017
 OLDER_ADVICE_MONTHS = 12  # source article and older teaching
 ISOTRETINOIN_BLOCK = Block("isotretinoin-defer", "R3-isotretinoin")
+UNCONFIRMED_BLOCK = Block("isotretinoin-defer", "R3-medication-unidentified")
 PREGNANCY_BLOCKS = (Block("scar-procedure", "R5-pregnancy"), Block("retinoid", "R5-pregnancy"))
+UNCERTAIN_BLOCKS = (Block("scar-procedure", "R5-pregnancy-uncertain"), Block("retinoid", "R5-pregnancy-uncertain"))
 
 
 def active_acne_first(record: PatientRecord, today: date) -> Finding | None:
-    """R2 (AAD 2024): control active acne before scar procedures."""
+    """R2 (AAD 2024, about acne: scarring is a reason to escalate acne therapy): control active
+    acne before scar procedures."""
     if not record.active_acne:
         return None
     return Finding("active-acne", basis=record.active_acne,
@@ -61,6 +64,17 @@ def isotretinoin_timing(record: PatientRecord, today: date) -> Finding | None:
     return None
 
 
+def medication_unidentified(record: PatientRecord, today: date) -> Finding | None:
+    """R3 with GUIDELINE §1 (v2): a medication record that could be in the last 6 months and
+    cannot be identified might be isotretinoin; ask to confirm before fully ablative laser or
+    dermabrasion. Silent when isotretinoin is current or its last dose unknown (that card
+    already defers them and asks)."""
+    unidentified = record.unidentified_within(today)
+    if not unidentified or record.isotretinoin.status in ("current", "unknown"):
+        return None
+    return Finding("isotretinoin-unconfirmed", basis=unidentified, blocks=(UNCONFIRMED_BLOCK,))
+
+
 def skin_of_colour(record: PatientRecord, today: date) -> Finding | None:
     """R4 (Khunger 2011): Fitzpatrick IV-VI, high risk of post-inflammatory hyperpigmentation."""
     skin = record.skin_type
@@ -72,9 +86,14 @@ def skin_of_colour(record: PatientRecord, today: date) -> Finding | None:
 
 
 def pregnancy(record: PatientRecord, today: date) -> Finding | None:
-    """R5 (AAD 2024): defer elective procedures, no retinoids. With current isotretinoin the
-    critical R3 card says all of this, so this warning stays silent then."""
-    if record.pregnancy.status != "pregnant" or record.isotretinoin.status == "current":
+    """R5 (product labels: isotretinoin boxed warning, tazarotene): defer elective procedures, no
+    retinoids. With current isotretinoin the critical R3 card says all of this, so this warning
+    stays silent then. Pregnancy status uncertain (v2): confirm it first; until then the
+    retinoid and procedure suggestions are withheld."""
+    status = record.pregnancy.status
+    if status == "uncertain":
+        return Finding("pregnancy-uncertain", basis=record.pregnancy.evidence, blocks=UNCERTAIN_BLOCKS)
+    if status != "pregnant" or record.isotretinoin.status == "current":
         return None
     return Finding("pregnancy", basis=record.pregnancy.evidence, blocks=PREGNANCY_BLOCKS)
 
@@ -87,15 +106,26 @@ def keloid_history(record: PatientRecord, today: date) -> Finding | None:
 
 
 def herpes_simplex(record: PatientRecord, today: date) -> Finding | None:
-    """R7 (Gilbert 2000): active lesions defer resurfacing; a history needs prophylaxis."""
+    """R7 (Gilbert 2000; Beeson 2002): active lesions defer resurfacing; a history needs the full
+    prophylaxis regimen, or, with an antiviral already on record, a check that it covers the
+    procedure period."""
     if record.herpes_active:
         return Finding("herpes-active", basis=record.herpes_active,
                        blocks=(Block("hsv-risk", "R7-herpes-active"),))
+    if record.herpes_history and record.antivirals:
+        return Finding("herpes-history-antiviral", basis=record.herpes_history + record.antivirals)
     if record.herpes_history:
         return Finding("herpes-history", basis=record.herpes_history)
     return None
 
 
+def records_of_another_patient(record: PatientRecord, today: date) -> Finding | None:
+    """GUIDELINE §1 (v2): records naming another patient were sent with this chart. They are
+    never read as this patient's, nor dropped in silence: the advice may lack what they hold."""
+    return Finding("records-other-patient", basis=record.foreign) if record.foreign else None
+
+
 SAFETY_RULES: tuple[Rule, ...] = (
-    active_acne_first, isotretinoin_timing, skin_of_colour, pregnancy, keloid_history, herpes_simplex,
+    active_acne_first, isotretinoin_timing, medication_unidentified, skin_of_colour, pregnancy, keloid_history,
+    herpes_simplex, records_of_another_patient,
 )

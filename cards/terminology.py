@@ -4,7 +4,8 @@ An organisation can replace any file under `content/valuesets/` (for instance wi
 expansion from its terminology server) without touching code. Matching uses the ValueSet's
 `expansion.contains`; ICD-10-CM codes also match their descendants by prefix (B00.1 is-a B00),
 because ICD-10-CM is hierarchical by construction. A value set may list case-insensitive
-whole-word text terms in the `text-match` extension (for records coded only by text).
+whole-word text terms in the `text-match` extension (for records coded only by text). Codes in
+`compose.exclude` never match, nor (ICD-10-CM) their descendants: "Z3A.x except Z3A.00".
 """
 
 from __future__ import annotations
@@ -51,16 +52,22 @@ class ValueSet:
     codes: frozenset[tuple[str, str]]
     unverified: frozenset[tuple[str, str]]
     text_pattern: re.Pattern[str] | None
+    excluded: frozenset[tuple[str, str]] = frozenset()
 
     def has_code(self, system: str | None, code: str | None) -> bool:
-        """True when system|code is in the expansion (or below an ICD-10-CM code in it)."""
+        """True when system|code is in the expansion (or below an ICD-10-CM code in it), and
+        not excluded (nor below an excluded ICD-10-CM code)."""
         if not system or not code:
             return False
         norm = _normalise(system, code)
-        if (system, norm) in self.codes:
+        return self._within(self.codes, system, norm) and not self._within(self.excluded, system, norm)
+
+    @staticmethod
+    def _within(codes: frozenset[tuple[str, str]], system: str, norm: str) -> bool:
+        if (system, norm) in codes:
             return True
         if system == ICD10CM:
-            return any((system, norm[:n]) in self.codes for n in range(3, len(norm)))
+            return any((system, norm[:n]) in codes for n in range(3, len(norm)))
         return False
 
     def has_text(self, text: str | None) -> bool:
@@ -87,13 +94,17 @@ def _load_valueset(data: Mapping[str, Any], path: Path) -> ValueSet:
         codes.add(key)
         if any(e.get("url") == UNVERIFIED and e.get("valueBoolean") for e in item.get("extension", [])):
             unverified.add(key)
+    excluded = frozenset(
+        (group["system"], _normalise(group["system"], concept["code"]))
+        for group in data.get("compose", {}).get("exclude", []) for concept in group.get("concept", [])
+    )
     terms = [e["valueString"] for e in data.get("extension", []) if e.get("url") == TEXT_MATCH]
     pattern = (
         re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
         if terms
         else None
     )
-    return ValueSet(data["url"], path.stem, frozenset(codes), frozenset(unverified), pattern)
+    return ValueSet(data["url"], path.stem, frozenset(codes), frozenset(unverified), pattern, excluded)
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,9 @@ class Terminology:
             codes=frozenset().union(*(v.codes for v in sets)),
             unverified=frozenset().union(*(v.unverified for v in sets)),
             text_pattern=re.compile("|".join(patterns), re.IGNORECASE) if patterns else None,
+            # A code one set excludes may be another's (Z3A.00 is not "pregnant", yet a chapter-O
+            # code is "uncertain"): the union excludes only what every set excludes.
+            excluded=frozenset.intersection(*(v.excluded for v in sets)) if sets else frozenset(),
         )
 
     def codesystem_url(self, name: str) -> str:

@@ -31,6 +31,24 @@ class BadRequest(ServiceError):
     status = 400
     code = "invalid-request"
 
+    @classmethod
+    def from_fields(cls, what: str, errors: Any) -> BadRequest:
+        """A schema's refusal: the message names the fields that failed (so does the log line,
+        which carries the message); `errors` holds marshmallow's messages per field."""
+        return cls(f"{what} does not follow CDS Hooks 2.0.1: see {', '.join(field_paths(errors)[:10])}.",
+                   errors=errors)
+
+
+def field_paths(errors: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of marshmallow's nested error messages ("context.patientId")."""
+    if not isinstance(errors, dict):
+        return [prefix or "(body)"]
+    paths = []
+    for key, value in errors.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        paths += field_paths(value, path) if isinstance(value, dict) else [path]
+    return paths
+
 
 class NotAuthorised(ServiceError):
     """401: the caller's JWT failed a check. The body says no more than that (which check
@@ -67,13 +85,6 @@ class PrefetchUnavailable(ServiceError):
 
     status = 412
     code = "prefetch-unavailable"
-
-
-class UnprocessableResource(ServiceError):
-    """422: a FHIR resource the rules need is invalid or belongs to another patient."""
-
-    status = 422
-    code = "invalid-fhir-resource"
 
 
 class UnknownCard(ServiceError):

@@ -28,7 +28,7 @@ def record_feedback(service_id: str, body: Mapping[str, Any], store: Store, cata
     try:
         items = FeedbackSchema().load(body)["feedback"]
     except ValidationError as exc:
-        raise BadRequest("The feedback does not follow CDS Hooks 2.0.1.", errors=exc.messages) from None
+        raise BadRequest.from_fields("The feedback", exc.messages) from None
     try:
         issued = store.issued(service_id, (str(i["card"]) for i in items))
         checked, rejected = [], []

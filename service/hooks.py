@@ -13,12 +13,11 @@ import requests
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cards.errors import InvalidResource, WrongPatient
 from cards.render import RenderedCard
-from service.errors import BadRequest, InvalidCards, UnprocessableResource
+from service.errors import BadRequest, InvalidCards
 from service.fhir_client import FetchPolicy
 from service.prefetch import gather
-from service.registry import ServiceDescriptor
+from service.registry import ServiceDescriptor, draft_orders
 from service.schemas import CardSchema, HookRequestSchema, empty_fields
 from service.store import Store
 
@@ -48,14 +47,10 @@ def call_service(
 ) -> CallResult:
     """Validate the request, gather prefetch, run the guideline, check the cards."""
     request = parse_request(service, body)
-    gathered = gather(service.prefetch, request, session, policy)
-    try:
-        cards = service.handler(engine, request, gathered.resources, today)
-    except InvalidResource as exc:
-        raise UnprocessableResource(str(exc), resource=exc.reference, origin=exc.origin,
-                                    problems=exc.problems) from None
-    except WrongPatient as exc:
-        raise UnprocessableResource(str(exc), resource=exc.reference) from None
+    gathered = gather(service.prefetch, request, session, policy, related=draft_orders(request))
+    # Imperfect clinical data is read, not refused (GUIDELINE §1, v2): the engine raises nothing
+    # for it, and what it could not read is said in the cards.
+    cards = service.handler(engine, request, gathered.resources, today)
     check_cards(cards)
     return CallResult(cards, str(request["hookInstance"]), gathered.fetched)
 
@@ -72,7 +67,7 @@ def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[s
     try:
         return request_schema(service.hook, service.context_schema).load(body)
     except ValidationError as exc:
-        raise BadRequest("The request does not follow CDS Hooks 2.0.1.", errors=exc.messages) from None
+        raise BadRequest.from_fields("The request", exc.messages) from None
 
 
 def check_cards(cards: list[RenderedCard]) -> None:

@@ -2,7 +2,8 @@
 
 The line holds time, level, request id (X-Request-ID if the caller sent a sane one, else new;
 echoed in the response), method, endpoint, service id, hookInstance, status, duration, number
-of cards and which prefetch keys were fetched. Never patient identifiers (the endpoint is the
+of cards and which prefetch keys were fetched; for an error answer, its code and message
+(`error`, `reason`), as in the body. Never patient identifiers (the endpoint is the
 route, not the URL), never tokens.
 """
 
@@ -22,7 +23,9 @@ from service import metrics
 
 log = logging.getLogger("acne_scar_cds")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
-LOGGED = ("service_id", "hook_instance", "cards", "fetched")
+# What the views and the error map add to the line; an error answer carries its code and message
+# (the reason an operator needs), which never hold patient data or tokens.
+LOGGED = ("service_id", "hook_instance", "cards", "fetched", "error", "reason")
 
 
 def json_formatter() -> JsonFormatter:

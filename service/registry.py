@@ -103,9 +103,12 @@ ACNE_SCAR_TREATMENT = ServiceDescriptor(
 
 
 def draft_orders(request: Mapping[str, Any]) -> list[RawResource]:
-    """The draft orders of an order hook's context, as raw resources."""
-    entries = request["context"]["draftOrders"].get("entry", [])
-    return [RawResource(e["resource"], "context.draftOrders") for e in entries]
+    """The draft orders of an order hook's context, as raw resources (the order hooks' schemas
+    checked their shape; another hook's context may carry anything, and gives none)."""
+    bundle = request["context"].get("draftOrders")
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    return [RawResource(e["resource"], "context.draftOrders") for e in entries or []
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
 def order_select(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],

@@ -242,8 +242,9 @@ class Store:
                 .returning(feedback.c.id))
 
     def report(self, service_id: str | None = None) -> dict[str, Any]:
-        """Per card id: issued, accepted, overridden, acceptance rate, top override reasons;
-        per suggestion: offered and accepted."""
+        """Per card id: issued, accepted, overridden (each card by its latest outcome), acceptance
+        rate, top override reasons; per suggestion: offered and accepted (each suggestion once,
+        however often its acceptance was sent)."""
         with self.engine.connect() as connection:
             cards = _card_rows(connection, service_id)
             reasons = _reason_rows(connection, service_id)
@@ -256,28 +257,41 @@ def _where_service(query: Any, service_id: str | None) -> Any:
     return query if service_id is None else query.where(issued_cards.c.service_id == service_id)
 
 
-def _outcome_count(outcome: str) -> Any:
-    return sa.func.count(sa.distinct(sa.case((feedback.c.outcome == outcome, feedback.c.card_uuid))))
+def _latest_feedback() -> Any:
+    """Each card's latest feedback (by outcomeTimestamp, then arrival): what the clinician finally
+    did. The CDS Hooks sandbox lets a clinician dismiss a card already accepted; the card counts
+    once, as overridden."""
+    rank = sa.func.row_number().over(partition_by=feedback.c.card_uuid,
+                                     order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc()))
+    ranked = sa.select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.override_code,
+                       rank.label("rank")).subquery()
+    return sa.select(ranked.c.card_uuid, ranked.c.outcome, ranked.c.override_code).where(ranked.c.rank == 1).subquery()
+
+
+def _outcome_count(latest: Any, outcome: str) -> Any:
+    return sa.func.count(sa.case((latest.c.outcome == outcome, latest.c.card_uuid)))
 
 
 def _card_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    latest = _latest_feedback()
     query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id,
-                       sa.func.count(sa.distinct(issued_cards.c.uuid)).label("issued"),
-                       _outcome_count("accepted").label("accepted"),
-                       _outcome_count("overridden").label("overridden"))
-             .select_from(issued_cards.outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid))
+                       sa.func.count(issued_cards.c.uuid).label("issued"),
+                       _outcome_count(latest, "accepted").label("accepted"),
+                       _outcome_count(latest, "overridden").label("overridden"))
+             .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
              .group_by(issued_cards.c.service_id, issued_cards.c.card_id)
              .order_by(issued_cards.c.service_id, issued_cards.c.card_id))
     return connection.execute(_where_service(query, service_id)).all()
 
 
 def _reason_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code,
-                       sa.func.count(sa.distinct(feedback.c.card_uuid)).label("count"))
-             .select_from(feedback.join(issued_cards, feedback.c.card_uuid == issued_cards.c.uuid))
-             .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, feedback.c.override_code)
-             .order_by(sa.desc("count"), feedback.c.override_code))
+    latest = _latest_feedback()
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, latest.c.override_code,
+                       sa.func.count(latest.c.card_uuid).label("count"))
+             .select_from(latest.join(issued_cards, latest.c.card_uuid == issued_cards.c.uuid))
+             .where(latest.c.outcome == "overridden", latest.c.override_code.is_not(None))
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, latest.c.override_code)
+             .order_by(sa.desc("count"), latest.c.override_code))
     return connection.execute(_where_service(query, service_id)).all()
 
 

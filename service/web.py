@@ -12,7 +12,7 @@ from typing import Any
 
 import jiter
 import orjson
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.errors import BadRequest, BodyTimeout, ServiceError, UnsupportedMediaType
@@ -90,6 +90,14 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The one shape of every error answer: {"error": code, "message": ..., details}. The request
+    log line carries the same code and message (observability), never patient data or tokens."""
+    g.error, g.reason = code, message
+    return json_response({"error": code, "message": message, **(details or {})}, status, headers)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error becomes a JSON answer with a stable code; never a stack trace."""
 
@@ -98,22 +106,20 @@ def register_error_handlers(app: Flask) -> None:
         if exc.status >= 500:
             log.error("request failed: %s", exc.code)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return json_response(exc.body(), exc.status, headers)
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
-        limit = body_limit()
-        return json_response({"error": "payload-too-large",
-                              "message": f"The body is larger than the limit of {limit} bytes."}, 413)
+        return error_response(413, "payload-too-large", f"The body is larger than the limit of {body_limit()} bytes.")
 
     @app.errorhandler(RecursionError)
     def too_deep(exc: RecursionError) -> Response:
-        return json_response({"error": "invalid-request", "message": "The body is nested too deeply."}, 400)
+        return error_response(400, "invalid-request", "The body is nested too deeply.")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "-")
-        response = json_response({"error": code, "message": exc.description}, exc.code or 500)
+        response = error_response(exc.code or 500, code, exc.description or code)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
@@ -121,5 +127,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unexpected error")  # the traceback goes to the log, never to the client
-        return json_response({"error": "internal-error",
-                              "message": "The service failed unexpectedly; no cards were produced."}, 500)
+        return error_response(500, "internal-error", "The service failed unexpectedly; no cards were produced.")

@@ -138,17 +138,20 @@ def test_body_over_the_limit_is_413(settings: Settings) -> None:
                                    "message": "The body is larger than the limit of 2000 bytes."}
 
 
-def test_invalid_isotretinoin_record_is_422_not_silently_dropped(client: FlaskClient) -> None:
-    """Dropping an unreadable isotretinoin record would be false reassurance (DESIGN §record)."""
+def test_an_unreadable_isotretinoin_end_date_is_a_warning_naming_the_record(client: FlaskClient) -> None:
+    """GUIDELINE §1 (v2): unreadable is not absent, and an error is not an answer. An end date
+    that cannot be read leaves the last dose unknown: the R3 card asks to confirm it, names the
+    record and what could not be read, and the plan holds back what R3 defers."""
     bad = isotretinoin_statement()
     bad["effectivePeriod"]["end"] = "26/09/2026"
-    response = client.post(SERVICE_URL, json=hook_request(icepick_scar(), bad))
-    assert response.status_code == 422
-    body = response.get_json()
-    assert body["error"] == "invalid-fhir-resource"
-    assert body["resource"] == "MedicationStatement/iso1"
-    assert body["origin"] == "prefetch.medicationStatements"
-    assert any("effectivePeriod.end" in p for p in body["problems"])
+    response = client.post(SERVICE_URL, json=hook_request(icepick_scar(severity="severe"), bad))
+    assert response.status_code == 200
+    warning, plan = response.get_json()["cards"]
+    assert warning["summary"].startswith("Isotretinoin on record with no last dose date: confirm it")
+    assert "MedicationStatement/iso1" in warning["detail"]
+    assert "could not read effectivePeriod.end: not a valid FHIR date or time" in warning["detail"]
+    assert "Laser punch-out (focal fully ablative CO2 or Er:YAG laser): isotretinoin within the last 6 months, " \
+           "or last dose unknown (R3)" in plan["detail"]
 
 
 def test_invalid_resource_the_rules_do_not_read_is_ignored(client: FlaskClient) -> None:
@@ -161,10 +164,16 @@ def test_invalid_resource_the_rules_do_not_read_is_ignored(client: FlaskClient) 
     assert len(response.get_json()["cards"]) == 1
 
 
-def test_resource_of_another_patient_is_422(client: FlaskClient) -> None:
+def test_records_of_another_patient_are_left_out_and_said(client: FlaskClient) -> None:
+    """Another patient's scar is never read as this patient's, nor dropped in silence: one
+    warning names it (an integration fault the EHR team must hear of)."""
     response = client.post(SERVICE_URL, json=hook_request(icepick_scar(pid="someone-else")))
-    assert response.status_code == 422
-    assert "Patient/someone-else" in response.get_json()["message"]
+    assert response.status_code == 200
+    (card,) = response.get_json()["cards"]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Records naming another patient came with this chart and were left out")
+    assert "- Condition/scar1: it names another patient than the one in context: left out" in card["detail"]
+    assert "someone-else" not in json.dumps(card)  # the other patient is not named to this one's clinician
 
 
 def test_prefetch_value_that_is_not_an_object_is_400(client: FlaskClient) -> None:

@@ -42,14 +42,19 @@ def test_the_date_decides(bundle: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "[INFO] Isotretinoin last dose 2026-09-26: the 6-month consensus wait has passed" in capsys.readouterr().out
 
 
-def test_invalid_resource_is_an_error_not_silence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreadable_date_is_said_in_the_cards_not_refused(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """GUIDELINE §1 (v2): an isotretinoin end date that cannot be read is an unknown last dose,
+    and the card names the record and what could not be read; never an error, never silence."""
     broken = isotretinoin_statement()
     broken["effectivePeriod"]["end"] = "last autumn"
     path = tmp_path / "broken.json"
     path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                 "entry": [{"resource": icepick_scar()}, {"resource": broken}]}))
-    assert main(["evaluate", str(path)]) == 2
-    assert "MedicationStatement/iso1" in capsys.readouterr().err
+    assert main(["evaluate", str(path), "--today", "2026-11-26"]) == 0
+    out = capsys.readouterr().out
+    assert "[WARNING] Isotretinoin on record with no last dose date" in out
+    assert "MedicationStatement/iso1" in out and "could not read effectivePeriod.end" in out
 
 
 def test_console_script_is_installed(bundle: Path) -> None:

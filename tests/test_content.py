@@ -79,7 +79,9 @@ def test_value_sets_label_unverified_codes() -> None:
     rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
     assert (rxnorm, "6064") in terminology["isotretinoin"].unverified
     assert (rxnorm, "197843") not in terminology["isotretinoin"].unverified
-    assert ("http://loinc.org", "82810-3") in terminology["pregnancy-status"].unverified
+    # v2 verified LOINC 82810-3 (US Core pregnancy status) and its SNOMED CT answers.
+    assert ("http://loinc.org", "82810-3") not in terminology["pregnancy-status"].unverified
+    assert ("http://loinc.org", "82810-3") in terminology["pregnancy-status"].codes
 
 
 def test_l70_2_acne_varioliformis_is_not_a_scar_code() -> None:
@@ -98,7 +100,20 @@ def test_icd10cm_codes_match_their_descendants() -> None:
 
 
 def test_evidence_links_use_verified_pmids_or_a_search() -> None:
+    """Guideline v2 §4: PubMed by verified PMID, the DOI where given, otherwise a PubMed search
+    for the title (never a guessed id); the product labels on DailyMed."""
     catalogue = Catalogue.load()
-    links = {e.key: e.url for card in catalogue.cards.values() for e in card.evidence}
-    assert links["Lee 2002"] == "https://pubmed.ncbi.nlm.nih.gov/12460296/"
-    assert links["Spring 2017"].startswith("https://pubmed.ncbi.nlm.nih.gov/?term=")
+    links = {e.key: e for card in catalogue.cards.values() for e in card.evidence}
+    links |= {e.key: e for section in catalogue.plan_sections.values() for e in section.evidence}
+    assert links["Lee 2002"].url == "https://pubmed.ncbi.nlm.nih.gov/12460296/"
+    assert links["Spring 2017"].url == "https://pubmed.ncbi.nlm.nih.gov/28658462/"
+    assert links["Waldman 2017"].url == "https://pubmed.ncbi.nlm.nih.gov/28498204/"
+    assert links["Gilbert 2000"].url == "https://pubmed.ncbi.nlm.nih.gov/10632686/"
+    assert links["Cochrane 2016"].url == "https://doi.org/10.1002/14651858.CD011946.pub2"
+    assert links["Gilbert 2001"].url == "https://doi.org/10.1093/jac/47.suppl_1.29"
+    assert links["Beeson 2002"].url.startswith("https://pubmed.ncbi.nlm.nih.gov/?term=")
+    assert links["Labels"].url.startswith("https://dailymed.nlm.nih.gov/dailymed/search.cfm?query=")
+    assert "darker skin types" in links["Khunger 2011"].citation  # v2: the title, corrected
+    assert {e.label.rsplit(" (", 1)[1] for e in links.values()} <= {"PubMed)", "DOI)", "PubMed search)", "DailyMed)"}
+
+

@@ -231,7 +231,7 @@ def test_order_hook_cards_follow_the_contract(client: FlaskClient, spec: dict[st
     body = response.get_json()
     assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), body) == []
     if not name.startswith("safe-"):
-        types = {a["type"] for c in body["cards"] for s in c["suggestions"] for a in s["actions"]}
+        types = {a["type"] for c in body["cards"] for s in c.get("suggestions", []) for a in s["actions"]}
         assert "delete" in types
 
 
@@ -355,9 +355,6 @@ ERROR_CASES = {
     "text/plain": (
         lambda c: c.post(SERVICE, data="{}", content_type="text/plain"),
         415, "unsupported-media-type"),
-    "condition of another patient": (
-        lambda c: c.post(SERVICE, json=ice_pick_request(condition_subject="Patient/p2")),
-        422, "invalid-fhir-resource"),
     "order-select without selections": (
         lambda c: c.post(ORDER_SELECT, json=without(order_fixture("retinoid-pregnant"), "context", "selections")),
         400, "invalid-request"),
@@ -365,9 +362,6 @@ ERROR_CASES = {
         lambda c: c.post(ORDER_SIGN, json=without(order_fixture("ablative-after-isotretinoin"),
                                                   "prefetch", "serviceRequests")),
         412, "prefetch-unavailable"),
-    "invalid draft MedicationRequest": (
-        lambda c: c.post(ORDER_SIGN, json=invalid_draft(order_fixture("retinoid-pregnant-topical-tretinoin"))),
-        422, "invalid-fhir-resource"),
 }
 
 

@@ -171,3 +171,34 @@ def test_feedback_report_command(client: FlaskClient, settings: Settings,
     assert main(["feedback-report", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {c["card"] for c in report["cards"]} == {"isotretinoin-recent", "treatment-plan-ice-pick"}
+
+
+def test_a_card_dismissed_after_it_was_accepted_counts_once_as_overridden(client: FlaskClient) -> None:
+    """The CDS Hooks sandbox lets a clinician dismiss (with a reason) a card whose suggestion was
+    already accepted: the report counts that card once, by what the clinician finally did; the
+    suggestion taken still counts as taken."""
+    plan = issue_cards(client)["info"]
+    tca = plan["suggestions"][0]
+    first, then = accepted(plan, tca, when="2026-11-26T10:00:00Z"), overridden(plan, when="2026-11-26T10:05:00Z")
+    for item in (first, then):  # two calls, as the sandbox sends them
+        assert client.post(FEEDBACK_URL, json={"feedback": [item]}).status_code == 200
+    entry = report_entry(client, "treatment-plan-ice-pick")
+    assert (entry["issued"], entry["accepted"], entry["overridden"], entry["acceptance_rate"]) == (1, 0, 1, 0.0)
+    taken = {s["suggestion"]: (s["offered"], s["accepted"])
+             for s in client.get("/feedback-report").get_json()["suggestions"]}
+    assert taken["tca-cross"] == (1, 1)
+
+
+def test_an_accepted_suggestion_sent_again_with_a_new_time_counts_once(client: FlaskClient) -> None:
+    """The sandbox re-sends an accepted suggestion with a new outcomeTimestamp: stored (it is a new
+    item), counted once: one card accepted, one suggestion taken."""
+    plan = issue_cards(client)["info"]
+    tca = plan["suggestions"][0]
+    for when in ("2026-11-26T10:00:00Z", "2026-11-26T10:00:07Z"):
+        assert client.post(FEEDBACK_URL, json={"feedback": [accepted(plan, tca, when=when)]}).get_json() == {
+            "stored": 1, "duplicates": 0}
+    entry = report_entry(client, "treatment-plan-ice-pick")
+    assert (entry["issued"], entry["accepted"], entry["overridden"]) == (1, 1, 0)
+    taken = {s["suggestion"]: (s["offered"], s["accepted"])
+             for s in client.get("/feedback-report").get_json()["suggestions"]}
+    assert taken["tca-cross"] == (1, 1)

@@ -207,14 +207,18 @@ def test_bundle_of_ten_thousand_entries_is_handled(client: FlaskClient, httpserv
     assert any("2027-03-26" in c["summary"] for c in response.get_json()["cards"])
 
 
-def test_invalid_resource_from_the_server_is_422_naming_its_origin(
+def test_an_unreadable_status_from_the_server_is_read_cautiously(
         client: FlaskClient, httpserver: HTTPServer) -> None:
+    """A fetched isotretinoin statement whose status is no FHIR code: its status is unknown, its
+    dates still count (GUIDELINE §1 v2), and the card says what could not be read."""
     broken = isotretinoin_statement()
     broken["status"] = 7
     httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(searchset(broken))
     response = call(client, httpserver, icepick_scar())
-    assert response.status_code == 422
-    assert response.get_json()["origin"] == "fetched medicationStatements"
+    assert response.status_code == 200
+    warning = response.get_json()["cards"][0]
+    assert "defer fully ablative laser and mechanical dermabrasion until 2027-03-26" in warning["summary"]
+    assert "MedicationStatement/iso1" in warning["detail"] and "could not read status: not text" in warning["detail"]
 
 
 def test_token_never_appears_in_the_log(client: FlaskClient, httpserver: HTTPServer,

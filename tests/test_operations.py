@@ -73,11 +73,30 @@ def test_neither_token_nor_patient_id_reaches_the_log(client: FlaskClient, https
     assert client.post(SERVICE_URL, json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     failing = dict(good, fhirServer="http://127.0.0.1:9/fhir")
     assert client.post(SERVICE_URL, json=failing).status_code == 412
-    invalid = hook_request(dict(icepick_scar(pid=PATIENT), onsetDateTime="soon"), pid=PATIENT)
-    assert client.post(SERVICE_URL, json=invalid).status_code == 422
+    unreadable = hook_request(dict(icepick_scar(pid=PATIENT), onsetDateTime="soon"), pid=PATIENT)
+    assert client.post(SERVICE_URL, json=unreadable).status_code == 200  # read, and said in the card
+    refused = dict(unreadable, hookInstance=f"not-a-uuid-{PATIENT}")
+    assert client.post(SERVICE_URL, json=refused).status_code == 400
     text = "\n".join(json.dumps(entry) for entry in our_log(caplog))
-    assert text.count('"event": "request"') == 3
+    assert text.count('"event": "request"') == 4
     assert PATIENT not in text and TOKEN not in text
+
+
+def test_every_4xx_logs_its_error_code_and_reason(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    """Operators see why (issue "sandbox end to end"): the request line of an error answer carries
+    the body's `error` and `message`; for a refused request, the fields that failed."""
+    caplog.set_level("INFO", logger="acne_scar_cds")
+    bad = dict(hook_request(icepick_scar()), hookInstance="x")
+    answers = [client.post(SERVICE_URL, json=bad), client.post("/cds-services/nope", json=bad),
+               client.post(SERVICE_URL, data="{}", content_type="text/plain"),
+               client.post(SERVICE_URL, json={k: v for k, v in hook_request().items() if k != "prefetch"})]
+    lines = [e for e in our_log(caplog) if e.get("event") == "request"]
+    assert [(line["status"], line["error"]) for line in lines] == [
+        (400, "invalid-request"), (404, "unknown-service"), (415, "unsupported-media-type"),
+        (412, "prefetch-unavailable")]
+    for answer, line in zip(answers, lines, strict=True):
+        assert line["reason"] == answer.get_json()["message"]
+    assert "hookInstance" in lines[0]["reason"]
 
 
 def test_metrics_after_a_hook_call(client: FlaskClient) -> None:

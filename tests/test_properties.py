@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, Phase, example, find, given, settings
 from hypothesis import strategies as st
 
 from cards.engine import Engine
-from cards.errors import InvalidResource
 from cards.record import PatientRecord
 from cards.render import RenderedCard
 from cards.resources import RawResource
@@ -122,6 +121,7 @@ class Case:
     resources: list[dict[str, Any]]
     scar_expected: bool = False
     pregnant_condition: bool = False
+    uncertain_condition: bool = False  # an active chapter-O code that is not "pregnant" (v2)
     iso: list[IsoTruth] = field(default_factory=list)
     # Fitzpatrick Observations: (status is final/amended/corrected, the type the value names or None)
     fitzpatrick: list[tuple[bool, int | None]] = field(default_factory=list)
@@ -262,7 +262,18 @@ KELOID_CODES = [concept(SNOMED, "33659008", "Keloid scar"), concept(SNOMED, "238
 HERPES_CODES = [concept(ICD10CM, c, d) for c, d in (("B00.1", "Herpesviral vesicular dermatitis"),
                                                    ("B00.9", "Herpesviral infection, unspecified"),
                                                    ("B00.2", "Herpesviral gingivostomatitis"))]
-PREGNANCY_CODE = concept(SNOMED, "77386006", "Pregnancy")
+# Guideline v2 §2, written out (not read from the value sets): a pregnancy on the problem list in
+# SNOMED CT, or in ICD-10-CM (Z33.1, Z34.x, O09.x, Z3A.x but Z3A.00), as US problem lists code it.
+PREGNANCY_CODES = [concept(SNOMED, "77386006", "Pregnancy"), concept(ICD10CM, "Z33.1", "Pregnant state, incidental"),
+                   concept(ICD10CM, "Z34.00", "Supervision of normal first pregnancy, unspecified trimester"),
+                   concept(ICD10CM, "Z34.81"), concept(ICD10CM, "O09.511", "Supervision of elderly primigravida"),
+                   concept(ICD10CM, "Z3A.10", "10 weeks gestation of pregnancy"), concept(ICD10CM, "Z3A38"),
+                   {"text": "Pregnant, 12 weeks"}]
+# Other chapter-O codes: pregnancy status uncertain (confirm it before retinoids or procedures).
+UNCERTAIN_PREGNANCY_CODES = [concept(ICD10CM, "O26.891", "Other specified pregnancy related conditions"),
+                             concept(ICD10CM, "O99.89"), concept(ICD10CM, "O21.0", "Mild hyperemesis gravidarum")]
+NOT_PREGNANCY_CODES = [concept(ICD10CM, "Z3A.00", "Weeks of gestation of pregnancy not specified"),
+                       concept(ICD10CM, "Z87.59", "Personal history of other complications of pregnancy")]
 
 ISO_CODINGS = [{"system": RXNORM, "code": c} for c in ("6064", "197843", "197844", "197845", "403930", "1547561",
                                                       "1547565", "2262711", "2262714", "2262721", "2262725",
@@ -493,9 +504,14 @@ def cases(draw: Draw, *, laser_candidate: bool = False, reference_only: bool = F
         for i in range(draw(RARE)):
             resources.append(condition(draw, today, f"{prefix}{i}", draw(st.sampled_from(codes)))[0])
     for i in range(draw(FEW_BLOCKERS)):
-        resource, fact, active = condition(draw, today, f"preg{i}", PREGNANCY_CODE)
+        resource, fact, active = condition(draw, today, f"preg{i}", draw(st.sampled_from(PREGNANCY_CODES)))
         resources.append(resource)
         case.pregnant_condition = case.pregnant_condition or (fact and active)
+    for i in range(draw(RARE)):
+        code = draw(st.sampled_from(UNCERTAIN_PREGNANCY_CODES + NOT_PREGNANCY_CODES))
+        resource, fact, active = condition(draw, today, f"pregnancy-other{i}", code)
+        resources.append(resource)
+        case.uncertain_condition = case.uncertain_condition or (fact and active and code in UNCERTAIN_PREGNANCY_CODES)
     least_iso = 1 if reference_only or month_only_authored else 0
     for i in range(draw(st.sampled_from([least_iso, 1, 1, 1, 2, 3]))):
         written, truth = isotretinoin_use(draw, today, f"iso{i}", reference_only=reference_only,
@@ -637,9 +653,27 @@ def test_no_retinoid_or_scar_procedure_is_suggested_for_a_pregnant_patient(case:
                           and case.today - day <= timedelta(weeks=42) for status, positive, day in answers)
     if recent_positive and all(positive for _, positive, _ in answers):
         assert record.pregnancy.status == "pregnant", answers
-    if record.pregnancy.status == "pregnant":
+    if record.pregnancy.status in ("pregnant", "uncertain"):
         assert retinoid_requests(cards) == []
         assert procedures(cards) & SCAR_PROCEDURES == set()
+
+
+@PROPERTY
+@given(ANY_CASE)
+def test_no_chart_with_a_pregnancy_code_of_v2_gets_a_retinoid_suggestion(case: Case) -> None:
+    """Issue "guideline v2": a pregnancy coded in SNOMED CT, ICD-10-CM or words, active and a fact,
+    is pregnancy (R5 fires, or the critical R3 card with isotretinoin); another active chapter-O
+    code leaves the status uncertain (confirm first) unless a recent answer says "not pregnant".
+    Either way no retinoid and no scar procedure is suggested."""
+    record, cards = evaluate(case)
+    if case.pregnant_condition:
+        assert record.pregnancy.status == "pregnant", record.pregnancy
+        if record.scarring is not None:
+            assert {c.card_id for c in cards} & {"pregnancy", "isotretinoin-pregnancy"}
+    elif case.uncertain_condition:
+        assert record.pregnancy.status in ("pregnant", "uncertain", "not-pregnant"), record.pregnancy
+    if case.pregnant_condition or (case.uncertain_condition and record.pregnancy.status != "not-pregnant"):
+        assert retinoid_requests(cards) == [] and procedures(cards) & SCAR_PROCEDURES == set()
 
 
 @PROPERTY
@@ -768,7 +802,7 @@ def test_conflicting_records_give_the_same_safe_cards_in_any_order(
 
 
 # ---------------------------------------------------------------------------------------------
-# Invalid isotretinoin records are errors, never silently passed over
+# Isotretinoin records written wrongly are read cautiously, never passed over (GUIDELINE §1, v2)
 
 Mutation = Callable[[Draw, dict[str, Any]], None]
 BAD_DATES = ["26/09/2026", "2026-13-01", "2026-02-30", "yesterday", "2026-09-01T10:00", "2026-9-1", ""]
@@ -813,18 +847,74 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+def known_to_the_engine(record: PatientRecord, reference: str) -> bool:
+    """The record counts: in the isotretinoin exposure, or named as a medication that cannot be
+    identified (which R3 asks to confirm when it could be within 6 months)."""
+    return any(e.reference == reference for e in record.isotretinoin.evidence) or any(
+        c.evidence.reference == reference for c in record.unidentified_medications)
+
+
 @PROPERTY
 @given(ANY_CASE, st.data())
-def test_an_invalid_isotretinoin_record_raises_invalid_resource(case: Case, data: st.DataObject) -> None:
-    written, _ = isotretinoin_use(data.draw, case.today, "bad")
+def test_no_isotretinoin_record_however_its_medication_is_written_is_ever_ignored(
+        case: Case, data: st.DataObject) -> None:
+    """Issue "guideline v2": a statement, request or dispense of isotretinoin, broken in any of
+    these ways, still counts (the exposure is never "none" because of it), and no 422."""
+    written, truth = isotretinoin_use(data.draw, case.today, "bad", fact=True)
     bad = written[0]
     name = data.draw(st.sampled_from(sorted(MUTATIONS)), label="mutation")
     MUTATIONS[name](data.draw, bad)
-    resources = [RawResource(r, "generated") for r in [*case.resources, *written]]
-    with pytest.raises(InvalidResource) as raised:
-        ENGINE.evaluate_resources(PID, resources, case.today)
-    assert raised.value.reference == f"{bad['resourceType']}/{bad['id']}", name
-    assert raised.value.problems
+    # Alone, so that no other course decides the exposure; with the case's records, never a 5xx.
+    record = ENGINE.record(PID, [RawResource(r, "generated") for r in written], case.today)
+    reference = f"{bad['resourceType']}/{str(bad['id'])[:64]}"
+    assert known_to_the_engine(record, reference), (name, record.isotretinoin, record.unidentified_medications)
+    ENGINE.evaluate_resources(PID, [RawResource(r, "generated") for r in [*case.resources, *written]], case.today)
+
+
+WRITINGS = ["code", "text", "display only", "contained", "sent alongside", "not available", "R5 medication",
+            "coding as one object", "reference as text"]
+
+
+def write_medication(resource: dict[str, Any], how: str) -> list[dict[str, Any]]:
+    """The same isotretinoin, written the ways EHRs write it; returns Medications sent alongside."""
+    resource.pop("medicationCodeableConcept", None)
+    resource.pop("medicationReference", None)
+    resource.pop("contained", None)
+    med = {"coding": [{"system": RXNORM, "code": "197844", "display": "Isotretinoin 20 MG Oral Capsule"}]}
+    if how == "code":
+        resource["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "197844"}]}
+    elif how == "text":
+        resource["medicationCodeableConcept"] = {"text": "Absorica 25 mg capsule"}
+    elif how == "display only":
+        resource["medicationReference"] = {"display": "isotretinoin 40 mg"}
+    elif how == "contained":
+        resource["contained"] = [{"resourceType": "Medication", "id": "m", "code": med}]
+        resource["medicationReference"] = {"reference": "#m"}
+    elif how in ("sent alongside", "reference as text"):
+        resource["medicationReference"] = ({"reference": "Medication/iso-m"} if how == "sent alongside"
+                                           else "Medication/iso-m")
+        return [{"resourceType": "Medication", "id": "iso-m", "code": med}]
+    elif how == "not available":  # no display, no Medication anywhere: cannot be identified
+        resource["medicationReference"] = {"reference": "Medication/somewhere-else"}
+    elif how == "R5 medication":
+        resource["medication"] = {"concept": med}
+    elif how == "coding as one object":
+        resource["medicationCodeableConcept"] = {"coding": med["coding"][0]}
+    return []
+
+
+@PROPERTY
+@given(ANY_CASE, st.data())
+def test_isotretinoin_is_read_however_its_medication_is_written(case: Case, data: st.DataObject) -> None:
+    """US Core charts name medications by reference, in words, by code alone; real clients send
+    R5 shapes and single objects: every way counts (GUIDELINE §2 v2)."""
+    written, truth = isotretinoin_use(data.draw, case.today, "iso-x", fact=True)
+    how = data.draw(st.sampled_from(WRITINGS), label="written as")
+    extra = write_medication(written[0], how)
+    record = ENGINE.record(PID, [RawResource(r, "generated") for r in [written[0], *extra]], case.today)
+    assert known_to_the_engine(record, truth.reference), (how, record.isotretinoin)
+    if how != "not available":
+        assert any(e.reference == truth.reference for e in record.isotretinoin.evidence), how
 
 
 # ---------------------------------------------------------------------------------------------
@@ -897,12 +987,14 @@ NUMERIC_DATES = [
 @pytest.mark.parametrize(("kind", "dates"), NUMERIC_DATES, ids=[
     "statement-effectivePeriod.end", "statement-effectiveDateTime", "dispense-whenHandedOver",
     "request-authoredOn-and-boundsPeriod.end"])
-def test_a_number_in_a_date_element_of_an_isotretinoin_record_is_invalid(kind: str, dates: dict[str, Any]) -> None:
+def test_a_number_in_a_date_element_of_an_isotretinoin_record_is_an_unknown_date(kind: str,
+                                                                                 dates: dict[str, Any]) -> None:
+    """Never read as a 1970 Unix time (which would end the 6-month window decades early)."""
     resource = {"resourceType": kind, "id": "iso1", "status": "completed", "subject": {"reference": f"Patient/{PID}"},
                 "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197843"}],
                                               "text": "isotretinoin 20 MG Oral Capsule"}, **dates}
-    with pytest.raises(InvalidResource):
-        ENGINE.evaluate_resources(PID, [RawResource(resource, "test")], date(2026, 11, 26))
+    exposure = ENGINE.record(PID, [RawResource(resource, "test")], date(2026, 11, 26)).isotretinoin
+    assert exposure.status == "unknown", exposure
 
 
 def _isotretinoin(kind: str, rid: str, status: str, **dates: Any) -> dict[str, Any]:

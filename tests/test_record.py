@@ -122,14 +122,39 @@ def test_ties_on_one_day_go_to_the_cautious_reading(engine: Engine) -> None:
         assert facts.scarring is not None and facts.scarring.grade == 4
 
 
-def test_unreadable_latest_fitzpatrick_is_unknown_not_an_older_value(engine: Engine) -> None:
-    def fitz(oid: str, when: str, **value: Any) -> dict[str, Any]:
-        return {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": when,
-                "subject": {"reference": "Patient/p1"},
-                "code": {"coding": [{"system": "http://loinc.org", "code": "66555-4"}]}, **value}
+def fitzpatrick(oid: str, when: str, **value: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": when,
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "66555-4"}]}, **value}
 
-    assert record(engine, fitz("old", "2020-01-01", valueString="II"),
-                  fitz("new", "2026-10-01", valueString="IV (olive)")).skin_type is None
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"valueString": "Type V - brown skin, rarely burns"}, 5),
+    ({"valueString": "type 4"}, 4),
+    ({"valueString": "Fitzpatrick V"}, 5),
+    ({"valueString": "V - brown skin, rarely burns"}, 5),
+    ({"valueString": "IV (olive)"}, 4),
+    ({"valueCodeableConcept": {"text": "Skin type: III"}}, 3),
+    ({"valueCodeableConcept": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.96.x", "code": "LA-x",
+                                           "display": "Fitzpatrick skin type VI"}]}}, 6),
+    ({"valueInteger": 2}, 2),
+    ({"valueQuantity": {"value": 5}}, 5),
+], ids=lambda v: str(v) if isinstance(v, int) else next(iter(v.values())).__str__()[:40])
+def test_fitzpatrick_answers_are_read_the_way_ehrs_write_them(engine: Engine, value: dict[str, Any],
+                                                              expected: int) -> None:
+    """GUIDELINE v2 §2: "Type IV", "type 4", "V - brown skin", "IV (olive)", a display naming it."""
+    skin = record(engine, fitzpatrick("f1", "2026-10-01", **value)).skin_type
+    assert skin is not None and skin.value == expected
+
+
+@pytest.mark.parametrize("answer", ["brown skin, rarely burns", "I burn easily", "IV-V", "Type 7", "unknown"])
+def test_an_answer_naming_no_type_is_not_recorded_never_a_guess(engine: Engine, answer: str) -> None:
+    assert record(engine, fitzpatrick("f1", "2026-10-01", valueString=answer)).skin_type is None
+
+
+def test_unreadable_latest_fitzpatrick_is_unknown_not_an_older_value(engine: Engine) -> None:
+    assert record(engine, fitzpatrick("old", "2020-01-01", valueString="II"),
+                  fitzpatrick("new", "2026-10-01", valueString="olive skin")).skin_type is None
 
 
 def test_isotretinoin_through_a_medication_resource_is_read(engine: Engine) -> None:
@@ -140,13 +165,14 @@ def test_isotretinoin_through_a_medication_resource_is_read(engine: Engine) -> N
     assert record(engine, statement, med).isotretinoin.last_dose == date(2026, 9, 26)
 
 
-def test_a_number_for_a_date_is_invalid_not_1970(engine: Engine) -> None:
-    from cards.errors import InvalidResource
-
+def test_a_number_for_a_date_is_left_out_never_read_as_1970(engine: Engine) -> None:
+    """20260926 is no FHIR date (pydantic would read it as a Unix time, 1970-08-23): the end date
+    is unread, so the last dose is unknown (GUIDELINE §1 v2), and the record says what it left out."""
     statement = isotretinoin_statement()
     statement["effectivePeriod"]["end"] = 20260926
-    with pytest.raises(InvalidResource, match="effectivePeriod.end: a FHIR date must be a string"):
-        record(engine, statement)
+    facts = record(engine, statement)
+    assert facts.isotretinoin.status == "unknown"
+    assert "effectivePeriod.end: a number where FHIR R4 has a date" in facts.left_out["MedicationStatement/iso1"]
 
 
 def test_contained_medication_is_followed(engine: Engine) -> None:

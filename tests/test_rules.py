@@ -53,7 +53,7 @@ def test_r5_recent_positive_pregnancy_test_fires(engine: Engine) -> None:
     plan = result["treatment-plan-ice-pick"]
     assert "suggestions" not in plan
     assert "waits until it is safe" in plan["detail"]
-    assert "A topical retinoid helps prevent new scars" not in plan["detail"]
+    assert "controlling acne is what prevents new scars" not in plan["detail"]
 
 
 def test_r5_recent_negative_test_drops_the_confirmation(engine: Engine) -> None:
