@@ -1,35 +1,43 @@
 """Trusting CDS clients (CDS Hooks 2.0.1 §Trusting CDS Clients): every call carries a JWT
 signed by the EHR; verify it before anything else.
 
-Checks, in order (each failure is a bare 401; the log names the check, never the token):
-algorithm on the allow-list (never `none`, never HMAC) · `kid` present · `iss` trusted ·
-`jku`, when sent, on that issuer's allow-list · key found by `kid` in the issuer's JWKS (cached,
-refetched once on an unknown kid) · signature · `aud` equal to the URL called · `exp`, `iat`,
-`nbf` with clock skew · `jti` present and never seen before (the replay cache lives in the
-service's database, shared by every worker and replica) · `tenant`, when an allow-list is set.
+Checks, in order (each failure is a 401; the log names the check, never the token):
+`alg` a string on the allow-list (never `none`, never HMAC) · `kid` a non-empty string · `typ`,
+when sent, `JWT` · `iss` trusted · `jku`, when sent, on that issuer's allow-list · key found by
+`kid` in the issuer's JWKS (cached, refetched once on an unknown kid) · the key's type fits
+`alg` (EC for ES*, RSA for RS*/PS*) · signature ·
+`aud` one of the service's public URLs plus the path called · `exp`, `iat`, `nbf` numbers, with
+clock skew · `exp - iat` above 0 and at most AUTH_MAX_TOKEN_LIFETIME · `jti` a non-empty string
+never seen before (the replay cache lives in the service's database, shared by every worker and
+replica, and holds a `jti` until `exp` + skew) · `tenant`, when an allow-list is set.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
+from service.settings import SettingsError
 from service.store import Store
 
-log = logging.getLogger("acne_scar_cds")
 NEVER_ALLOWED = {"none", "HS256", "HS384", "HS512"}
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+# The key type each algorithm family verifies with (RFC 7518 §3.1): an RS384 token naming an
+# EC key is refused here, before PyJWT is handed a key it cannot use.
+KEY_TYPES: dict[str, type] = {"ES": EllipticCurvePublicKey, "RS": RSAPublicKey, "PS": RSAPublicKey}
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(SettingsError):
     """The trusted-issuer configuration is missing or malformed; the message says what to set."""
 
 
@@ -74,6 +82,8 @@ class TrustedIssuer:
             raise Unauthorized("jwks-unreachable") from None
         except jwt.PyJWKClientError:
             raise Unauthorized("unknown-kid") from None
+        except (jwt.PyJWTError, ValueError):  # a set without usable keys, a body that is not JSON
+            raise Unauthorized("jwks-unusable") from None
 
     def _from_file(self, kid: str) -> PyJWK:
         if self._static is None:
@@ -91,7 +101,9 @@ class AuthPolicy:
     issuers: Mapping[str, TrustedIssuer]
     algorithms: tuple[str, ...]
     clock_skew: int
+    max_lifetime: int
     tenants: tuple[str, ...]
+    public_base_urls: tuple[str, ...]
     jwks_timeout: float
     jwks_ttl: int
 
@@ -122,29 +134,66 @@ def load_issuers(path: str | None, inline: str | None) -> dict[str, TrustedIssue
     return issuers
 
 
-def verify(token: str, audience: str, policy: AuthPolicy, store: Store) -> dict[str, Any]:
+def verify(token: str, audiences: Sequence[str], policy: AuthPolicy, store: Store) -> dict[str, Any]:
     """The token's claims if every check passes; Unauthorized(reason) otherwise."""
-    try:
-        # One unverified read for what picks the key (alg, kid, iss); nothing else is trusted yet.
-        unread = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise Unauthorized("malformed-token") from None
-    header, unverified = unread["header"], unread["payload"]
-    alg = header.get("alg")
-    if alg in NEVER_ALLOWED or alg not in policy.algorithms:
-        raise Unauthorized("algorithm-not-allowed")
-    if not header.get("kid"):
-        raise Unauthorized("missing-kid")
-    issuer = policy.issuers.get(str(unverified.get("iss")))
+    header, unverified = _unverified(token)
+    alg, kid, jku = _checked_header(header, policy.algorithms)
+    iss = unverified.get("iss")
+    issuer = policy.issuers.get(iss) if isinstance(iss, str) else None
     if issuer is None:
         raise Unauthorized("untrusted-issuer")
-    key = issuer.key(str(header["kid"]), header.get("jku"), policy.jwks_timeout, policy.jwks_ttl)
-    claims = _decode(token, key, alg, audience, issuer.iss, policy.clock_skew)
+    key = issuer.key(kid, jku, policy.jwks_timeout, policy.jwks_ttl)
+    if not isinstance(key.key, KEY_TYPES[alg[:2]]):
+        raise Unauthorized("key-does-not-fit-algorithm")
+    claims = _decode(token, key, alg, audiences, issuer.iss, policy.clock_skew)
+    _check_claims(claims, policy.max_lifetime)
     if policy.tenants and claims.get("tenant") not in policy.tenants:
         raise Unauthorized("tenant-not-allowed")
-    if not store.remember_token(issuer.iss, str(claims["jti"]), int(claims["exp"]) + policy.clock_skew):
+    if not store.remember_token(issuer.iss, claims["jti"], int(claims["exp"]) + policy.clock_skew):
         raise Unauthorized("replayed-jti")
     return claims
+
+
+def _checked_header(header: dict[str, Any], algorithms: tuple[str, ...]) -> tuple[str, str, str | None]:
+    """`alg`, `kid` and `jku` of a header whose values are of the right types (the JSON of an
+    unverified header may hold anything)."""
+    alg, kid, jku, typ = header.get("alg"), header.get("kid"), header.get("jku"), header.get("typ")
+    if not isinstance(alg, str) or alg in NEVER_ALLOWED or alg not in algorithms:
+        raise Unauthorized("algorithm-not-allowed")
+    if not isinstance(kid, str) or not kid:
+        raise Unauthorized("missing-kid")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in ("jwt", "application/jwt")):
+        raise Unauthorized("wrong-typ")  # RFC 7519 §5.1: "JWT", RFC 7515 §4.1.9: case-insensitive
+    if jku is not None and not isinstance(jku, str):
+        raise Unauthorized("jku-not-allowed")
+    return alg, kid, jku
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One unverified read for what picks the key (alg, kid, iss); nothing else is trusted yet."""
+    try:
+        unread = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, RecursionError):
+        raise Unauthorized("malformed-token") from None
+    return unread["header"], unread["payload"]
+
+
+def _check_claims(claims: dict[str, Any], max_lifetime: int) -> None:
+    """What PyJWT leaves open: times must be JSON numbers (RFC 7519 §2 NumericDate; PyJWT also
+    takes "123" and true), and the token must live minutes, as CDS clients sign them (the
+    sandbox 300 s, Epic about 900 s), so that no stolen token lives long and the replay cache
+    holds no jti for longer than AUTH_MAX_TOKEN_LIFETIME."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise Unauthorized(f"invalid-{name}")
+    lifetime = claims["exp"] - claims["iat"]
+    if lifetime <= 0:
+        raise Unauthorized("exp-before-iat")
+    if lifetime > max_lifetime:
+        raise Unauthorized("lifetime-too-long")
+    if not isinstance(claims["jti"], str) or not claims["jti"].strip():
+        raise Unauthorized("invalid-jti")
 
 
 DECODE_REASONS: list[tuple[type[Exception], str]] = [
@@ -152,18 +201,23 @@ DECODE_REASONS: list[tuple[type[Exception], str]] = [
     (jwt.ImmatureSignatureError, "not-yet-valid"),
     (jwt.InvalidAudienceError, "wrong-audience"),
     (jwt.InvalidIssuedAtError, "invalid-iat"),
+    (jwt.exceptions.InvalidJTIError, "invalid-jti"),
     (jwt.MissingRequiredClaimError, "missing-claim"),
     (jwt.InvalidSignatureError, "bad-signature"),
     (jwt.InvalidKeyError, "key-does-not-fit-algorithm"),
+    (jwt.DecodeError, "invalid-claim-format"),  # e.g. exp or nbf not a number (after the signature)
 ]
 
 
-def _decode(token: str, key: PyJWK, alg: str, audience: str, iss: str, skew: int) -> dict[str, Any]:
+def _decode(token: str, key: PyJWK, alg: str, audiences: Sequence[str], iss: str, skew: int) -> dict[str, Any]:
     try:
         # The raw key, not the PyJWK: a JWK without "alg" would otherwise be pinned to RS256 /
         # the curve's default, and the algorithm allow-list is ours to enforce.
-        return jwt.decode(token, key.key, algorithms=[alg], audience=audience, issuer=iss, leeway=skew,
+        return jwt.decode(token, key.key, algorithms=[alg], audience=list(audiences), issuer=iss, leeway=skew,
                           options={"require": REQUIRED_CLAIMS, "strict_aud": False})
     except jwt.PyJWTError as exc:
         reason = next((r for kind, r in DECODE_REASONS if isinstance(exc, kind)), "invalid-token")
         raise Unauthorized(reason) from None
+    except (TypeError, ValueError, OverflowError):
+        # A key or claim PyJWT cannot handle: a check that fails, never a 500.
+        raise Unauthorized("invalid-token") from None

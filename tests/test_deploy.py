@@ -228,7 +228,7 @@ def test_settings_parse_from_the_manifests() -> None:
     assert settings.auth_mode == "required"
     assert settings.migrate_on_start is False
     assert settings.database_url.startswith("postgresql+psycopg://")
-    assert settings.public_base_url and settings.public_base_url.startswith("https://")
+    assert settings.public_base_urls and all(url.startswith("https://") for url in settings.public_base_urls)
     assert "*" not in settings.cors_origins
     assert int(env["WEB_CONCURRENCY"]) >= 1
 
