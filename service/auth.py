@@ -3,9 +3,9 @@ signed by the EHR; verify it before anything else.
 
 Checks, in order (each failure is a 401; the log names the check, never the token):
 `alg` a string on the allow-list (never `none`, never HMAC) · `kid` a non-empty string · `typ`,
-when sent, `JWT` · `iss` trusted · `jku`, when sent, on that issuer's allow-list · key found by
-`kid` in the issuer's JWKS (cached, refetched once on an unknown kid) · the key's type fits
-`alg` (EC for ES*, RSA for RS*/PS*) · signature ·
+when sent, `JWT` · `iss` trusted · `jku`, when sent, on that issuer's allow-list · the key `kid`:
+first among the keys configured out of band (the issuer's JWKS file, then its JWKS URL), and
+only then at the `jku` · the key's type fits `alg` (EC for ES*, RSA for RS*/PS*) · signature ·
 `aud` one of the service's public URLs plus the path called · `exp`, `iat`, `nbf` numbers, with
 clock skew · `exp - iat` above 0 and at most AUTH_MAX_TOKEN_LIFETIME · `jti` a non-empty string
 never seen before (the replay cache lives in the service's database, shared by every worker and
@@ -35,6 +35,7 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 # The key type each algorithm family verifies with (RFC 7518 §3.1): an RS384 token naming an
 # EC key is refused here, before PyJWT is handed a key it cannot use.
 KEY_TYPES: dict[str, type] = {"ES": EllipticCurvePublicKey, "RS": RSAPublicKey, "PS": RSAPublicKey}
+ISSUER_FIELDS = {"iss", "jwks_url", "jwks_file", "jku_allowed"}
 
 
 class AuthConfigError(SettingsError):
@@ -54,44 +55,40 @@ class TrustedIssuer:
     """One EHR allowed to call: its `iss`, and where its public keys are."""
 
     iss: str
-    jwks_url: str | None = None
-    jwks_file: str | None = None
-    jku_allowed: tuple[str, ...] = ()
+    jwks_url: str | None
+    keys: PyJWKSet | None  # from `jwks_file`, read at start-up
+    jku_allowed: tuple[str, ...]
     _clients: dict[str, PyJWKClient] = field(default_factory=dict, repr=False)
-    _static: PyJWKSet | None = field(default=None, repr=False)
 
     def key(self, kid: str, jku: str | None, timeout: float, ttl: int) -> PyJWK:
-        """The issuer's key `kid`: from the `jku` (if allowed), the JWKS URL, or the file."""
-        if jku is not None:
-            if jku not in self.jku_allowed:
-                raise Unauthorized("jku-not-allowed")
-            return self._from_url(jku, kid, timeout, ttl)
-        if self.jwks_url:
-            return self._from_url(self.jwks_url, kid, timeout, ttl)
-        if self.jwks_file:
-            return self._from_file(kid)
-        raise Unauthorized("no-jwks-for-issuer")
+        """The issuer's key `kid`. Keys configured out of band come first (CDS Hooks §Trusting
+        CDS Clients: the JWK Set may be communicated out of band); a `jku` is fetched only when
+        it is on the issuer's allow-list and `kid` is not among those keys."""
+        if jku is not None and jku not in self.jku_allowed:
+            raise Unauthorized("jku-not-allowed")
+        for key in self.keys.keys if self.keys is not None else ():
+            if key.key_id == kid and key.public_key_use in ("sig", None):
+                return key
+        failure = "unknown-kid"
+        for url in dict.fromkeys(u for u in (self.jwks_url, jku) if u):  # the JWKS URL first, once
+            try:
+                return self._from_url(url, kid, timeout, ttl)
+            except Unauthorized as exc:  # report an unreachable or unusable set over "unknown kid"
+                failure = exc.reason if failure == "unknown-kid" else failure
+        raise Unauthorized(failure)
 
     def _from_url(self, url: str, kid: str, timeout: float, ttl: int) -> PyJWK:
         client = self._clients.get(url)
         if client is None:
             client = self._clients[url] = PyJWKClient(url, cache_jwk_set=True, lifespan=ttl, timeout=timeout)
         try:
-            return client.get_signing_key(kid)  # refetches the set once on an unknown kid
+            return client.get_signing_key(kid)  # refetches the set on an unknown kid (30 s cooldown)
         except jwt.PyJWKClientConnectionError:
             raise Unauthorized("jwks-unreachable") from None
         except jwt.PyJWKClientError:
             raise Unauthorized("unknown-kid") from None
         except (jwt.PyJWTError, ValueError):  # a set without usable keys, a body that is not JSON
             raise Unauthorized("jwks-unusable") from None
-
-    def _from_file(self, kid: str) -> PyJWK:
-        if self._static is None:
-            self._static = PyJWKSet.from_dict(json.loads(Path(str(self.jwks_file)).read_text()))
-        for key in self._static.keys:
-            if key.key_id == kid:
-                return key
-        raise Unauthorized("unknown-kid")
 
 
 @dataclass(frozen=True)
@@ -109,29 +106,79 @@ class AuthPolicy:
 
 
 def load_issuers(path: str | None, inline: str | None) -> dict[str, TrustedIssuer]:
-    """Trusted issuers from AUTH_ISSUERS (inline JSON/YAML) or the AUTH_ISSUERS_FILE."""
+    """Trusted issuers from AUTH_ISSUERS (inline JSON/YAML) or the AUTH_ISSUERS_FILE. A
+    relative `jwks_file` is read from the issuers file's folder (inline: the working folder)."""
     if inline:
-        text = inline
+        text, folder = inline, Path.cwd()
     elif path:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text, folder = Path(path).read_text(encoding="utf-8"), Path(path).resolve().parent
         except OSError as exc:
             raise AuthConfigError(f"AUTH_ISSUERS_FILE={path!r} cannot be read: {exc.strerror}") from None
     else:
         return {}
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AuthConfigError(f"trusted issuers are not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
     entries = data.get("issuers") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise AuthConfigError("trusted issuers: expected a list of {iss, jwks_url | jwks_file | jku_allowed}")
-    issuers = {}
+    issuers: dict[str, TrustedIssuer] = {}
     for entry in entries:
-        if not isinstance(entry, dict) or not entry.get("iss"):
-            raise AuthConfigError(f"trusted issuer without iss: {entry!r}")
-        if not (entry.get("jwks_url") or entry.get("jwks_file") or entry.get("jku_allowed")):
-            raise AuthConfigError(f"trusted issuer {entry['iss']!r} needs jwks_url, jwks_file or jku_allowed")
-        issuers[entry["iss"]] = TrustedIssuer(entry["iss"], entry.get("jwks_url"), entry.get("jwks_file"),
-                                              tuple(entry.get("jku_allowed", ())))
+        issuer = _issuer(entry, folder)
+        if issuer.iss in issuers:
+            raise AuthConfigError(f"trusted issuer {issuer.iss!r} is listed twice")
+        issuers[issuer.iss] = issuer
     return issuers
+
+
+def _issuer(entry: Any, folder: Path) -> TrustedIssuer:
+    """One entry of the issuers file, checked: a mistake stops the boot, naming the issuer."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str) or not entry["iss"]:
+        raise AuthConfigError(f"trusted issuer without iss: {entry!r}")
+    iss = entry["iss"]
+    if unknown := sorted(set(entry) - ISSUER_FIELDS):
+        raise AuthConfigError(f"trusted issuer {iss!r}: unknown field(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(ISSUER_FIELDS))})")
+    jwks_url, jwks_file, jku_allowed = entry.get("jwks_url"), entry.get("jwks_file"), entry.get("jku_allowed", [])
+    if not (jwks_url or jwks_file or jku_allowed):
+        raise AuthConfigError(f"trusted issuer {iss!r} needs jwks_url, jwks_file or jku_allowed")
+    if jwks_file is not None and not isinstance(jwks_file, str):
+        raise AuthConfigError(f"trusted issuer {iss!r}: jwks_file must be a file name")
+    return TrustedIssuer(
+        iss=iss,
+        jwks_url=_url(iss, "jwks_url", jwks_url) if jwks_url else None,
+        keys=_jwks_file(iss, folder / jwks_file) if jwks_file else None,
+        jku_allowed=tuple(_url(iss, "jku_allowed", u) for u in _strings(iss, "jku_allowed", jku_allowed)),
+    )
+
+
+def _strings(iss: str, name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise AuthConfigError(f"trusted issuer {iss!r}: {name} must be a list of strings")
+    return value
+
+
+def _url(iss: str, name: str, url: Any) -> str:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise AuthConfigError(f"trusted issuer {iss!r}: {name} {url!r} is not an http(s) URL")
+    return url
+
+
+def _jwks_file(iss: str, path: Path) -> PyJWKSet:
+    """The public keys of a JWKS file, read once at start-up (a broken file stops the boot)."""
+    where = f"trusted issuer {iss!r}: jwks_file {str(path)!r}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        keys = PyJWKSet.from_dict(data)
+    except OSError as exc:
+        raise AuthConfigError(f"{where} cannot be read: {exc.strerror}") from None
+    except (ValueError, AttributeError, jwt.PyJWTError) as exc:
+        raise AuthConfigError(f"{where} is not a usable JWK Set: {exc}") from None
+    if any("d" in k for k in data.get("keys", []) if isinstance(k, dict)):
+        raise AuthConfigError(f"{where} holds a private key; give the service only the public keys")
+    return keys
 
 
 def verify(token: str, audiences: Sequence[str], policy: AuthPolicy, store: Store) -> dict[str, Any]:

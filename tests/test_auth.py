@@ -1,6 +1,6 @@
 """Trusting CDS clients (CDS Hooks 2.0.1 §Trusting CDS Clients): the forged-token matrix, over
 real HTTP against gunicorn with two workers, with keys generated here (EC P-384 and P-256, RSA,
-an HMAC secret and an Ed25519 key in the trusted JWKS)."""
+an HMAC secret and an Ed25519 key in the trusted JWKS) and the sandbox's own key pair."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_
 from pytest_httpserver import HTTPServer
 
 from service.app import create_app
-from service.auth import AuthConfigError
+from service.auth import AuthConfigError, load_issuers
 from service.settings import Settings, SettingsError
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar
 from tests.servers import GUNICORN, ROOT, Gunicorn, gunicorn
@@ -77,7 +77,8 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp: Path, jku_server: HTTPServer) -> Iterator[Gunicorn]:
     (tmp / "jwks.json").write_text(json.dumps(JWKS))
-    issuers = [{"iss": ISSUER, "jwks_file": str(tmp / "jwks.json")},
+    issuers = [{"iss": ISSUER, "jwks_file": str(tmp / "jwks.json"),
+                "jku_allowed": [jku_server.url_for("/ehr-keys.json")]},
                {"iss": JKU_ISSUER, "jku_allowed": [jku_server.url_for("/jwks.json")]}]
     env = {"AUTH_MODE": "required", "AUTH_ISSUERS": json.dumps(issuers), "AUTH_TENANTS": "clinic-a",
            "AUTH_ALGORITHMS": "ES384,RS384,PS384", "DATABASE_URL": f"sqlite:///{tmp}/auth.sqlite3",
@@ -159,6 +160,16 @@ def test_valid_rs384_token_calls_the_service(server: Gunicorn) -> None:
     response = call(server, bearer, SERVICE_URL, hook_request(icepick_scar()))
     assert response.status_code == 200
     assert response.json()["cards"]
+
+
+def test_an_epic_like_token_is_accepted(server: Gunicorn, jku_server: HTTPServer) -> None:
+    """Epic: RS384, `jku` to its published keys, `nbf` before `iat`, about 900 s. The key is
+    among those configured for the issuer, so the (allowed) jku is never fetched."""
+    now = int(time.time())
+    bearer = token(server, key=RSA_KEY, alg="RS384", headers={"jku": jku_server.url_for("/ehr-keys.json")},
+                   nbf=now - 300, exp=now + 900)
+    assert call(server, bearer).status_code == 200
+    assert not [r for r, _ in jku_server.log if r.path == "/ehr-keys.json"]
 
 
 def test_audience_may_be_an_array(server: Gunicorn) -> None:
@@ -350,6 +361,58 @@ def test_health_and_preflight_need_no_token(server: Gunicorn) -> None:
     assert preflight.status_code == 200
 
 
+# ----- the CDS Hooks sandbox, offline ------------------------------------------------------------
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+SANDBOX_KEY = serialization.load_pem_private_key(
+    (ROOT / "tests" / "sandbox" / "sandbox-ecprivkey.pem").read_bytes(), password=None)
+
+
+def sandbox_token(url: str, key: Any = SANDBOX_KEY, kid: str = SANDBOX_KID) -> str:
+    """A token exactly as the sandbox signs it (tests/sandbox/README.md)."""
+    now = int(time.time())
+    return jwt.encode({"iss": SANDBOX_ISS, "aud": url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
+                      key, algorithm="ES384", headers={"typ": "JWT", "kid": kid, "jku": SANDBOX_JKU})
+
+
+@pytest.fixture(scope="module")
+def sandbox_trusted(tmp: Path) -> Iterator[Gunicorn]:
+    """The service trusting the sandbox through deploy/trusted-issuers.sandbox.yaml, on a
+    machine that cannot reach the sandbox: every https request of the server goes to a closed
+    proxy port."""
+    closed = "http://127.0.0.1:9"
+    env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"),
+           "DATABASE_URL": f"sqlite:///{tmp}/sandbox.sqlite3", "WEB_CONCURRENCY": "2",
+           "https_proxy": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+    with gunicorn(env, tmp / "sandbox-gunicorn.log") as running:
+        yield running
+
+
+def test_the_sandboxs_signed_calls_pass_offline(sandbox_trusted: Gunicorn) -> None:
+    """Issue 13: the key configured out of band is used first; the jku is not fetched."""
+    server = sandbox_trusted
+    assert call(server, sandbox_token(server.base + "/cds-services")).status_code == 200
+    response = call(server, sandbox_token(server.base + SERVICE_URL), SERVICE_URL, hook_request(icepick_scar()))
+    assert response.status_code == 200
+    assert response.json()["cards"]
+
+
+def test_a_token_naming_the_sandboxs_kid_signed_by_another_key_is_refused(sandbox_trusted: Gunicorn) -> None:
+    response = call(sandbox_trusted, sandbox_token(sandbox_trusted.base + "/cds-services", key=OTHER_EC_KEY))
+    assert response.status_code == 401
+    assert rejection(sandbox_trusted, response) == "bad-signature"
+
+
+def test_an_unknown_sandbox_kid_falls_back_to_the_allowed_jku(sandbox_trusted: Gunicorn) -> None:
+    """A kid not among the configured keys is looked up at the jku, which this machine cannot
+    reach: 401, and the log says why."""
+    response = call(sandbox_trusted, sandbox_token(sandbox_trusted.base + "/cds-services", kid="rotated-key"))
+    assert response.status_code == 401
+    assert rejection(sandbox_trusted, response) == "jwks-unreachable"
+
+
 # ----- start-up: refuse, once and clearly ------------------------------------------------------
 
 def test_required_auth_without_issuers_refuses_to_start(settings: Settings) -> None:
@@ -399,6 +462,30 @@ def test_bad_auth_settings_are_refused_at_start() -> None:
 def test_issuers_file_that_cannot_be_read_is_named(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(AuthConfigError, match="AUTH_ISSUERS_FILE="):
         create_app(replace(settings, auth_mode="required", auth_issuers_file=str(tmp_path / "nope.yaml")))
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"iss": ISSUER, "jwks_file": "missing.json"}, "jwks_file .*missing.json' cannot be read"),
+    ({"iss": ISSUER, "jwks_file": "private.json"}, "holds a private key"),
+    ({"iss": ISSUER, "jwks_file": "garbage.json"}, "is not a usable JWK Set"),
+    ({"iss": ISSUER, "jwks_url": "file:///etc/passwd"}, "is not an http\\(s\\) URL"),
+    ({"iss": ISSUER, "jku_allowed": "https://ehr.example/jwks"}, "jku_allowed must be a list of strings"),
+    ({"iss": ISSUER, "jwks_uri": "https://ehr.example/jwks"}, "unknown field\\(s\\) jwks_uri"),
+], ids=["missing-jwks-file", "private-key", "not-a-jwks", "file-url", "jku-not-a-list", "misspelt-field"])
+def test_a_broken_issuer_entry_stops_the_boot_naming_it(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
+    (tmp_path / "private.json").write_text(json.dumps({"keys": [
+        {**ECAlgorithm.to_jwk(EC_KEY, as_dict=True), "kid": "k"}]}))
+    (tmp_path / "garbage.json").write_text("{not json")
+    (tmp_path / "issuers.yaml").write_text(json.dumps([entry]))
+    with pytest.raises(AuthConfigError, match=message):
+        load_issuers(str(tmp_path / "issuers.yaml"), None)
+
+
+def test_a_relative_jwks_file_is_read_from_the_issuers_files_folder(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the folder of the file
+    issuers = load_issuers(str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"), None)
+    assert [k.key_id for k in issuers[SANDBOX_ISS].keys.keys] == [SANDBOX_KID]
 
 
 def test_readme_flow_with_the_dev_issuer(tmp_path: Path) -> None:
