@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
+from service.fhir_servers import AllowedFhirServers, check_entry
 from service.settings import SettingsError
 from service.store import Store
 
@@ -35,7 +36,7 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 # The key type each algorithm family verifies with (RFC 7518 §3.1): an RS384 token naming an
 # EC key is refused here, before PyJWT is handed a key it cannot use.
 KEY_TYPES: dict[str, type] = {"ES": EllipticCurvePublicKey, "RS": RSAPublicKey, "PS": RSAPublicKey}
-ISSUER_FIELDS = {"iss", "jwks_url", "jwks_file", "jku_allowed"}
+ISSUER_FIELDS = {"iss", "jwks_url", "jwks_file", "jku_allowed", "fhir_servers"}
 
 
 class AuthConfigError(SettingsError):
@@ -52,12 +53,14 @@ class Unauthorized(Exception):
 
 @dataclass
 class TrustedIssuer:
-    """One EHR allowed to call: its `iss`, and where its public keys are."""
+    """One EHR allowed to call: its `iss`, where its public keys are, and the FHIR servers it
+    may send the service to."""
 
     iss: str
     jwks_url: str | None
     keys: PyJWKSet | None  # from `jwks_file`, read at start-up
     jku_allowed: tuple[str, ...]
+    fhir_servers: AllowedFhirServers
     _clients: dict[str, PyJWKClient] = field(default_factory=dict, repr=False)
 
     def key(self, kid: str, jku: str | None, timeout: float, ttl: int) -> PyJWK:
@@ -123,7 +126,8 @@ def load_issuers(path: str | None, inline: str | None) -> dict[str, TrustedIssue
         raise AuthConfigError(f"trusted issuers are not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
     entries = data.get("issuers") if isinstance(data, dict) else data
     if not isinstance(entries, list):
-        raise AuthConfigError("trusted issuers: expected a list of {iss, jwks_url | jwks_file | jku_allowed}")
+        raise AuthConfigError("trusted issuers: expected a list of {iss, jwks_url | jwks_file | jku_allowed, "
+                              "fhir_servers}")
     issuers: dict[str, TrustedIssuer] = {}
     for entry in entries:
         issuer = _issuer(entry, folder)
@@ -151,6 +155,7 @@ def _issuer(entry: Any, folder: Path) -> TrustedIssuer:
         jwks_url=_url(iss, "jwks_url", jwks_url) if jwks_url else None,
         keys=_jwks_file(iss, folder / jwks_file) if jwks_file else None,
         jku_allowed=tuple(_url(iss, "jku_allowed", u) for u in _strings(iss, "jku_allowed", jku_allowed)),
+        fhir_servers=_fhir_servers(iss, entry.get("fhir_servers", [])),
     )
 
 
@@ -164,6 +169,15 @@ def _url(iss: str, name: str, url: Any) -> str:
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise AuthConfigError(f"trusted issuer {iss!r}: {name} {url!r} is not an http(s) URL")
     return url
+
+
+def _fhir_servers(iss: str, entries: Any) -> AllowedFhirServers:
+    """No `fhir_servers`: the issuer's calls may name no FHIR server (they must prefetch)."""
+    try:
+        checked = [check_entry(e) for e in _strings(iss, "fhir_servers", entries)]
+    except ValueError as exc:
+        raise AuthConfigError(f"trusted issuer {iss!r}: fhir_servers: {exc}") from None
+    return AllowedFhirServers.of(checked, f"the fhir_servers of issuer {iss!r}")
 
 
 def _jwks_file(iss: str, path: Path) -> PyJWKSet:
@@ -181,8 +195,9 @@ def _jwks_file(iss: str, path: Path) -> PyJWKSet:
     return keys
 
 
-def verify(token: str, audiences: Sequence[str], policy: AuthPolicy, store: Store) -> dict[str, Any]:
-    """The token's claims if every check passes; Unauthorized(reason) otherwise."""
+def verify(token: str, audiences: Sequence[str], policy: AuthPolicy,
+           store: Store) -> tuple[dict[str, Any], TrustedIssuer]:
+    """The token's claims and its issuer if every check passes; Unauthorized(reason) otherwise."""
     header, unverified = _unverified(token)
     alg, kid, jku = _checked_header(header, policy.algorithms)
     iss = unverified.get("iss")
@@ -198,7 +213,7 @@ def verify(token: str, audiences: Sequence[str], policy: AuthPolicy, store: Stor
         raise Unauthorized("tenant-not-allowed")
     if not store.remember_token(issuer.iss, claims["jti"], int(claims["exp"]) + policy.clock_skew):
         raise Unauthorized("replayed-jti")
-    return claims
+    return claims, issuer
 
 
 def _checked_header(header: dict[str, Any], algorithms: tuple[str, ...]) -> tuple[str, str, str | None]:

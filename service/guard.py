@@ -1,4 +1,5 @@
-"""The gate in front of every endpoint: the caller's JWT is checked before the view runs."""
+"""The gate in front of every endpoint: the caller's JWT is checked before the view runs, and
+the caller decides which FHIR servers the call may be fetched from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import metrics
 from service.auth import AuthPolicy, Unauthorized, load_issuers, verify
 from service.errors import NotAuthorised, StoreUnavailable
+from service.fhir_servers import AllowedFhirServers
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("acne_scar_cds")
@@ -26,7 +28,7 @@ def auth_policy(settings: Settings) -> AuthPolicy | None:
     if not issuers:
         raise SettingsError("AUTH_MODE=required but no trusted issuer is configured: set "
                             "AUTH_ISSUERS_FILE (a YAML/JSON list of {iss, jwks_url | jwks_file | "
-                            "jku_allowed}) or AUTH_ISSUERS (the same, inline)")
+                            "jku_allowed, fhir_servers}) or AUTH_ISSUERS (the same, inline)")
     if not settings.public_base_urls:
         raise SettingsError("AUTH_MODE=required but PUBLIC_BASE_URL is not set: set it to the URL the EHR "
                             "calls, e.g. PUBLIC_BASE_URL=https://cds.hospital.org (several, comma-separated); "
@@ -36,12 +38,16 @@ def auth_policy(settings: Settings) -> AuthPolicy | None:
                       settings.jwks_timeout, settings.jwks_cache_ttl)
 
 
-def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
-    """Check every request but preflights and the operational endpoints."""
+def install_guard(app: Flask, policy: AuthPolicy | None, settings: Settings) -> None:
+    """Check every request but preflights and the operational endpoints. Without auth, every
+    call may name the FHIR servers of FHIR_SERVERS_ALLOWED; with it, those of its issuer."""
     if policy is None:
         log.warning("AUTH_MODE=off: any caller can get patient guidance. Never run like this "
                     "next to real patient data; see README 'Registering with an EHR'.")
+        app.extensions["cds_fhir_servers"] = AllowedFhirServers.of(settings.fhir_servers_allowed,
+                                                                   "FHIR_SERVERS_ALLOWED")
         return
+    app.extensions["cds_fhir_servers"] = AllowedFhirServers.of((), "an unauthenticated call")
 
     @app.before_request
     def authenticate() -> None:
@@ -52,7 +58,7 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
         try:
             if not token:
                 raise Unauthorized("no-bearer-token")
-            verify(token, audiences(policy), policy, current_app.extensions["cds_store"])
+            _, issuer = verify(token, audiences(policy), policy, current_app.extensions["cds_store"])
         except SQLAlchemyError:
             # The replay check needs the database: without it no call can be trusted.
             raise StoreUnavailable("The service cannot check the caller's token right now. Retry later.") from None
@@ -62,6 +68,12 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
                                                 "request_id": g.get("request_id")})
             metrics.JWT_REJECTIONS.labels(exc.reason).inc()
             raise NotAuthorised("The request is not authorised.", token_sent=bool(token)) from None
+        g.fhir_servers = issuer.fhir_servers
+
+
+def allowed_fhir_servers() -> AllowedFhirServers:
+    """The FHIR servers this call may be fetched from (service/fhir_servers.py)."""
+    return g.get("fhir_servers") or current_app.extensions["cds_fhir_servers"]
 
 
 def audiences(policy: AuthPolicy) -> list[str]:

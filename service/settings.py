@@ -12,6 +12,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.fhir_servers import check_entry
+
 
 class SettingsError(ValueError):
     """A setting has a value the service cannot use; the message names the variable."""
@@ -57,6 +59,13 @@ def _base_urls(value: str) -> tuple[str, ...]:
     return urls
 
 
+def _fhir_servers(value: str) -> tuple[str, ...]:
+    """FHIR base URLs and/or `loopback`; `none` for no server at all."""
+    if value.strip().lower() == "none":
+        return ()
+    return tuple(check_entry(entry) for entry in _csv(value))
+
+
 def _token_lifetime(value: str) -> int:
     """Seconds; CDS clients sign tokens that live minutes, so a day is already generous."""
     parsed = int(value)
@@ -94,6 +103,7 @@ class Settings:
     fhir_fetch_budget: float = 2.0
     fhir_max_pages: int = 20
     fhir_max_entries: int = 20000
+    fhir_servers_allowed: tuple[str, ...] = ("loopback",)
     cors_origins: tuple[str, ...] = ("*",)
     today: date | None = None
     log_level: str = "INFO"
@@ -137,6 +147,7 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "fhir_fetch_budget": ("FHIR_FETCH_BUDGET", _positive(float)),
     "fhir_max_pages": ("FHIR_MAX_PAGES", _positive(int)),
     "fhir_max_entries": ("FHIR_MAX_ENTRIES", _positive(int)),
+    "fhir_servers_allowed": ("FHIR_SERVERS_ALLOWED", _fhir_servers),
     "cors_origins": ("CORS_ORIGINS", _csv),
     "today": ("CDS_TODAY", date.fromisoformat),
     "log_level": ("LOG_LEVEL", str.upper),

@@ -1,6 +1,7 @@
 """Trusting CDS clients (CDS Hooks 2.0.1 §Trusting CDS Clients): the forged-token matrix, over
 real HTTP against gunicorn with two workers, with keys generated here (EC P-384 and P-256, RSA,
-an HMAC secret and an Ed25519 key in the trusted JWKS) and the sandbox's own key pair."""
+an HMAC secret and an Ed25519 key in the trusted JWKS), the sandbox's own key pair, and FHIR
+servers the caller may or may not send the service to."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pytest_httpserver import HTTPServer
 from service.app import create_app
 from service.auth import AuthConfigError, load_issuers
 from service.settings import Settings, SettingsError
-from tests.hookdata import SERVICE_URL, hook_request, icepick_scar
+from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, searchset
 from tests.servers import GUNICORN, ROOT, Gunicorn, gunicorn
 
 ISSUER, JKU_ISSUER = "https://ehr.example", "https://jku-ehr.example"
@@ -41,6 +42,8 @@ ED_KEY = ed25519.Ed25519PrivateKey.generate()
 OTHER_EC_KEY = ec.generate_private_key(ec.SECP384R1())
 HMAC_SECRET = b"a shared secret that no CDS client should ever use"
 MAX_LIFETIME, SKEW = 3600, 60  # the defaults
+FHIR_AUTH = {"access_token": "fhir-t0ken", "token_type": "Bearer", "expires_in": 300,
+             "scope": "patient/*.read", "subject": "acne-scar-cds"}
 
 
 def jwk(key: Any, kid: str) -> dict[str, Any]:
@@ -70,15 +73,33 @@ def jku_server() -> Iterator[HTTPServer]:
 
 
 @pytest.fixture(scope="module")
+def allowed_fhir() -> Iterator[HTTPServer]:
+    """The FHIR server the trusted EHR names in its issuer entry (`fhir_servers`)."""
+    server = local_server()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def stranger_fhir() -> Iterator[HTTPServer]:
+    """A FHIR server no issuer names: the service must never send it a request."""
+    server = local_server()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("auth")
 
 
 @pytest.fixture(scope="module")
-def server(tmp: Path, jku_server: HTTPServer) -> Iterator[Gunicorn]:
+def server(tmp: Path, jku_server: HTTPServer, allowed_fhir: HTTPServer) -> Iterator[Gunicorn]:
     (tmp / "jwks.json").write_text(json.dumps(JWKS))
     issuers = [{"iss": ISSUER, "jwks_file": str(tmp / "jwks.json"),
-                "jku_allowed": [jku_server.url_for("/ehr-keys.json")]},
+                "jku_allowed": [jku_server.url_for("/ehr-keys.json")], "fhir_servers": [allowed_fhir.url_for("/fhir")]},
                {"iss": JKU_ISSUER, "jku_allowed": [jku_server.url_for("/jwks.json")]}]
     env = {"AUTH_MODE": "required", "AUTH_ISSUERS": json.dumps(issuers), "AUTH_TENANTS": "clinic-a",
            "AUTH_ALGORITHMS": "ES384,RS384,PS384", "DATABASE_URL": f"sqlite:///{tmp}/auth.sqlite3",
@@ -361,6 +382,57 @@ def test_health_and_preflight_need_no_token(server: Gunicorn) -> None:
     assert preflight.status_code == 200
 
 
+# ----- the FHIR servers a trusted EHR may send the service to ----------------------------------
+
+def fetching_call(fhir_server: str, **fhir: Any) -> dict[str, Any]:
+    """A patient-view call whose medication statements must be fetched from `fhir_server`."""
+    return hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=fhir_server, **fhir)
+
+
+def test_the_issuers_fhir_server_is_fetched_from_with_the_token(server: Gunicorn, allowed_fhir: HTTPServer) -> None:
+    allowed_fhir.expect_request("/fhir/MedicationStatement", headers={"Authorization": "Bearer fhir-t0ken"}) \
+        .respond_with_json(searchset(isotretinoin_statement()))
+    body = fetching_call(allowed_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
+    response = call(server, token(server, SERVICE_URL), SERVICE_URL, body)
+    assert response.status_code == 200, response.text
+    assert any("2027-03-26" in c["summary"] for c in response.json()["cards"])
+
+
+def test_a_fhir_server_the_issuer_does_not_list_is_never_fetched_from(
+        server: Gunicorn, stranger_fhir: HTTPServer) -> None:
+    """The EHR's token never leaves for a server its issuer entry does not name: 412 naming
+    the reason, and the server sees no request at all."""
+    body = fetching_call(stranger_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
+    response = call(server, token(server, SERVICE_URL), SERVICE_URL, body)
+    assert response.status_code == 412, response.text
+    (missing,) = response.json()["missing"]
+    assert missing["key"] == "medicationStatements"
+    assert missing["reason"] == (f"fhirServer is not among the FHIR servers allowed by the fhir_servers of issuer "
+                                 f"'{ISSUER}'; nothing was fetched from it")
+    assert stranger_fhir.log == []
+
+
+def test_an_issuer_without_fhir_servers_may_send_the_service_nowhere(
+        server: Gunicorn, jku_server: HTTPServer, allowed_fhir: HTTPServer) -> None:
+    allowed_fhir.clear_log()
+    bearer = token(server, SERVICE_URL, key=OTHER_EC_KEY, iss=JKU_ISSUER,
+                   headers={"kid": "jku-1", "jku": jku_server.url_for("/jwks.json")})
+    response = call(server, bearer, SERVICE_URL, fetching_call(allowed_fhir.url_for("/fhir")))
+    assert response.status_code == 412
+    assert "fhir_servers of issuer 'https://jku-ehr.example'" in response.json()["missing"][0]["reason"]
+    assert allowed_fhir.log == []
+
+
+def test_a_complete_prefetch_naming_an_unlisted_fhir_server_still_gets_its_cards(
+        server: Gunicorn, stranger_fhir: HTTPServer) -> None:
+    """Nothing needs fetching, so nothing is fetched, and nothing is refused."""
+    body = hook_request(icepick_scar(), fhirServer=stranger_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
+    response = call(server, token(server, SERVICE_URL), SERVICE_URL, body)
+    assert response.status_code == 200
+    assert response.json()["cards"]
+    assert stranger_fhir.log == []
+
+
 # ----- the CDS Hooks sandbox, offline ------------------------------------------------------------
 
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"
@@ -433,7 +505,8 @@ def test_required_auth_without_public_base_url_refuses_to_start(settings: Settin
     ({"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": "deploy/trusted-issuers.sandbox.yaml", "PUBLIC_BASE_URL": ""},
      "PUBLIC_BASE_URL is not set"),
     ({"AUTH_MODE": "maybe"}, "AUTH_MODE='maybe' is not valid"),
-], ids=["no-issuers", "no-public-base-url", "bad-auth-mode"])
+    ({"FHIR_SERVERS_ALLOWED": "ftp://files.example"}, "FHIR_SERVERS_ALLOWED='ftp://files.example' is not valid"),
+], ids=["no-issuers", "no-public-base-url", "bad-auth-mode", "bad-fhir-server"])
 def test_gunicorn_refuses_a_bad_setting_once_in_one_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
     """Checked in the master before workers fork: one line saying what to set, no traceback per
     worker, and a non-zero exit."""
@@ -470,8 +543,11 @@ def test_issuers_file_that_cannot_be_read_is_named(settings: Settings, tmp_path:
     ({"iss": ISSUER, "jwks_file": "garbage.json"}, "is not a usable JWK Set"),
     ({"iss": ISSUER, "jwks_url": "file:///etc/passwd"}, "is not an http\\(s\\) URL"),
     ({"iss": ISSUER, "jku_allowed": "https://ehr.example/jwks"}, "jku_allowed must be a list of strings"),
+    ({"iss": ISSUER, "jku_allowed": ["https://ehr.example/jwks"], "fhir_servers": ["ehr.example/fhir"]},
+     "fhir_servers: 'ehr.example/fhir' is not a FHIR base URL"),
     ({"iss": ISSUER, "jwks_uri": "https://ehr.example/jwks"}, "unknown field\\(s\\) jwks_uri"),
-], ids=["missing-jwks-file", "private-key", "not-a-jwks", "file-url", "jku-not-a-list", "misspelt-field"])
+], ids=["missing-jwks-file", "private-key", "not-a-jwks", "file-url", "jku-not-a-list", "bad-fhir-server",
+        "misspelt-field"])
 def test_a_broken_issuer_entry_stops_the_boot_naming_it(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
     (tmp_path / "private.json").write_text(json.dumps({"keys": [
         {**ECAlgorithm.to_jwk(EC_KEY, as_dict=True), "kid": "k"}]}))

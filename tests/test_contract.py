@@ -352,6 +352,9 @@ ERROR_CASES = {
     "missing prefetch, no fhirServer": (
         lambda c: c.post(SERVICE, json=patient_view()),
         412, "prefetch-unavailable"),
+    "missing prefetch, a fhirServer not allowed": (
+        lambda c: c.post(SERVICE, json={**patient_view(), "fhirServer": "https://fhir.elsewhere.example/r4"}),
+        412, "prefetch-unavailable"),
     "text/plain": (
         lambda c: c.post(SERVICE, data="{}", content_type="text/plain"),
         415, "unsupported-media-type"),
