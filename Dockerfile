@@ -1,9 +1,11 @@
 # acne-scar-cds: the CDS Hooks service under gunicorn, as an unprivileged user.
 #   docker build -t acne-scar-cds .
 #   docker run --rm -p 8080:8080 -v $PWD/issuers.yaml:/etc/acne-scar-cds/issuers.yaml:ro \
-#     -e AUTH_ISSUERS_FILE=/etc/acne-scar-cds/issuers.yaml acne-scar-cds
+#     -e AUTH_ISSUERS_FILE=/etc/acne-scar-cds/issuers.yaml -e PUBLIC_BASE_URL=https://cds.hospital.org \
+#     acne-scar-cds
 # Configuration is by environment variable (README, Configuration). The image requires signed
-# callers (AUTH_MODE=required): without trusted issuers it refuses to start and says so.
+# callers (AUTH_MODE=required): without trusted issuers or PUBLIC_BASE_URL it refuses to start
+# and says so.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -60,7 +60,7 @@ def profile(names: list[str], requests: int, depth: int) -> dict[str, float]:
     issuers = dev_token.init(work / "issuer")
     postgres = start_postgres(work / "postgres")
     try:
-        os.environ.update({"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers),
+        os.environ.update({"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "PUBLIC_BASE_URL": BASE,
                            "DATABASE_URL": postgres.url, "BENCH_BASELINE": "true",
                            "CDS_TODAY": "2026-11-26", "LOG_LEVEL": "WARNING"})
         from service.app import create_app, settle_after_start

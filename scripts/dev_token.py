@@ -35,7 +35,8 @@ def init(directory: Path = DEFAULT_DIR) -> Path:
     (directory / "private.pem").chmod(0o600)
     public = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": KID, "use": "sig", "alg": "ES384"}
     (directory / "jwks.json").write_text(json.dumps({"keys": [public]}, indent=2) + "\n")
-    issuers = {"issuers": [{"iss": ISSUER, "jwks_file": str((directory / "jwks.json").resolve())}]}
+    # A FHIR server on this machine may be named as fhirServer (development only).
+    issuers = {"issuers": [{"iss": ISSUER, "jwks_file": "jwks.json", "fhir_servers": ["loopback"]}]}
     (directory / "issuers.yaml").write_text(yaml.safe_dump(issuers, sort_keys=False))
     return directory / "issuers.yaml"
 

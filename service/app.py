@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     if settings.migrate_on_start:
         store.migrate()
     observability.install(app)  # first: rejected calls are timed, logged and counted too
-    install_guard(app, auth_policy(settings))
+    install_guard(app, auth_policy(settings), settings)
     CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST", "OPTIONS"],
          allow_headers=["Content-Type", "Authorization"], max_age=600)
     app.register_blueprint(bp)

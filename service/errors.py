@@ -57,6 +57,12 @@ class NotAuthorised(ServiceError):
     status = 401
     code = "unauthorized"
 
+    def __init__(self, message: str, token_sent: bool) -> None:
+        super().__init__(message)
+        # RFC 6750 §3: a token that fails a check is `invalid_token`; a request without one
+        # gets the bare challenge (§3.1: "SHOULD NOT include an error code").
+        self.challenge = 'Bearer error="invalid_token"' if token_sent else "Bearer"
+
 
 class BodyTimeout(ServiceError):
     """408: the client stopped sending the body (see service/gunicorn_worker.py)."""

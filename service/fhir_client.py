@@ -2,7 +2,8 @@
 
 Transport apart from policy: the `requests.Session` is injected (tests and the app share one
 pool); every `requests` error becomes a `FetchError` naming the URL and the reason, which the
-prefetch step turns into 412. The access token is sent, never logged or stored.
+prefetch step turns into 412. The access token is sent, never logged or stored, and only to a
+FHIR server the caller may name (service/fhir_servers.py): every GET passes that check first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from urllib.parse import urljoin
 
 import orjson
 import requests
+
+from service.fhir_servers import AllowedFhirServers
 
 FHIR_JSON = "application/fhir+json"
 
@@ -29,13 +32,15 @@ class FetchError(Exception):
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """Timeouts and caps of the fallback fetch (from Settings)."""
+    """Timeouts and caps of the fallback fetch (from Settings), and the FHIR servers this
+    call may be fetched from (its caller's)."""
 
     connect_timeout: float
     read_timeout: float
     budget: float
     max_pages: int
     max_entries: int
+    servers: AllowedFhirServers
 
 
 class FhirClient:
@@ -49,6 +54,8 @@ class FhirClient:
         self.token = token
         self.policy = policy
         self.deadline = time.monotonic() + policy.budget
+        # Decided once per client, enforced on every GET (reads, searches, paging, later reads).
+        self.refusal = policy.servers.refusal(base_url, with_token=bool(token))
 
     def url(self, query: str) -> str:
         """Absolute URL of a relative query such as `Condition?patient=1`."""
@@ -88,6 +95,8 @@ class FhirClient:
         return entries
 
     def _get(self, url: str, missing_ok: bool = False) -> dict[str, Any] | None:
+        if self.refusal is not None:
+            raise FetchError(url, self.refusal)
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError(url, f"time budget of {self.policy.budget}s used up")

@@ -1,4 +1,5 @@
-"""The gate in front of every endpoint: the caller's JWT is checked before the view runs."""
+"""The gate in front of every endpoint: the caller's JWT is checked before the view runs, and
+the caller decides which FHIR servers the call may be fetched from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import metrics
 from service.auth import AuthPolicy, Unauthorized, load_issuers, verify
 from service.errors import NotAuthorised, StoreUnavailable
+from service.fhir_servers import AllowedFhirServers
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("acne_scar_cds")
@@ -17,36 +19,46 @@ OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml"}
 
 
 def auth_policy(settings: Settings) -> AuthPolicy | None:
-    """The policy for AUTH_MODE=required; None when auth is off. Refuses to start a service
-    that requires auth but trusts nobody."""
+    """The policy for AUTH_MODE=required; None when auth is off. Refuses (SettingsError, saying
+    what to set) a service that requires auth but trusts nobody, or that would have to take
+    the audience from the caller's own Host header."""
     if settings.auth_mode == "off":
-        log.warning("AUTH_MODE=off: any caller can get patient guidance. Never run like this "
-                    "next to real patient data; see README 'Registering with an EHR'.")
         return None
     issuers = load_issuers(settings.auth_issuers_file, settings.auth_issuers)
     if not issuers:
         raise SettingsError("AUTH_MODE=required but no trusted issuer is configured: set "
                             "AUTH_ISSUERS_FILE (a YAML/JSON list of {iss, jwks_url | jwks_file | "
-                            "jku_allowed}) or AUTH_ISSUERS (the same, inline)")
-    return AuthPolicy(issuers, settings.auth_algorithms, settings.auth_clock_skew, settings.auth_tenants,
+                            "jku_allowed, fhir_servers}) or AUTH_ISSUERS (the same, inline)")
+    if not settings.public_base_urls:
+        raise SettingsError("AUTH_MODE=required but PUBLIC_BASE_URL is not set: set it to the URL the EHR "
+                            "calls, e.g. PUBLIC_BASE_URL=https://cds.hospital.org (several, comma-separated); "
+                            "a token's aud must be that URL plus the path")
+    return AuthPolicy(issuers, settings.auth_algorithms, settings.auth_clock_skew,
+                      settings.auth_max_token_lifetime, settings.auth_tenants, settings.public_base_urls,
                       settings.jwks_timeout, settings.jwks_cache_ttl)
 
 
-def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
-    """Check every request but preflights and the operational endpoints."""
+def install_guard(app: Flask, policy: AuthPolicy | None, settings: Settings) -> None:
+    """Check every request but preflights and the operational endpoints. Without auth, every
+    call may name the FHIR servers of FHIR_SERVERS_ALLOWED; with it, those of its issuer."""
     if policy is None:
+        log.warning("AUTH_MODE=off: any caller can get patient guidance. Never run like this "
+                    "next to real patient data; see README 'Registering with an EHR'.")
+        app.extensions["cds_fhir_servers"] = AllowedFhirServers.of(settings.fhir_servers_allowed,
+                                                                   "FHIR_SERVERS_ALLOWED")
         return
+    app.extensions["cds_fhir_servers"] = AllowedFhirServers.of((), "an unauthenticated call")
 
     @app.before_request
     def authenticate() -> None:
         if request.method == "OPTIONS" or request.path in OPEN_PATHS:
             return
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
         try:
-            if scheme.lower() != "bearer" or not token.strip():
+            if not token:
                 raise Unauthorized("no-bearer-token")
-            verify(token.strip(), *audiences(), policy=policy, store=current_app.extensions["cds_store"])
+            _, issuer = verify(token, audiences(policy), policy, current_app.extensions["cds_store"])
         except SQLAlchemyError:
             # The replay check needs the database: without it no call can be trusted.
             raise StoreUnavailable("The service cannot check the caller's token right now. Retry later.") from None
@@ -55,13 +67,18 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
             log.warning("auth-rejected", extra={"reason": exc.reason, "endpoint": endpoint,
                                                 "request_id": g.get("request_id")})
             metrics.JWT_REJECTIONS.labels(exc.reason).inc()
-            raise NotAuthorised("The request is not authorised.") from None
+            raise NotAuthorised("The request is not authorised.", token_sent=bool(token)) from None
+        g.fhir_servers = issuer.fhir_servers
 
 
-def audiences() -> tuple[list[str]]:
+def allowed_fhir_servers() -> AllowedFhirServers:
+    """The FHIR servers this call may be fetched from (service/fhir_servers.py)."""
+    return g.get("fhir_servers") or current_app.extensions["cds_fhir_servers"]
+
+
+def audiences(policy: AuthPolicy) -> list[str]:
     """`aud` must be the URL called (CDS Hooks §Trusting CDS Clients), with or without a
-    trailing slash; behind a proxy, PUBLIC_BASE_URL says what the client called."""
-    settings: Settings = current_app.extensions["cds_settings"]
-    base = settings.public_base_url or request.host_url.rstrip("/")
-    url = base + request.path.rstrip("/")
-    return ([url, url + "/"],)
+    trailing slash, at one of the public base URLs: never the Host header, which the caller
+    chooses (a token signed for another CDS service, sent here with its Host, would pass)."""
+    path = request.path.rstrip("/")
+    return [base + path + end for base in policy.public_base_urls for end in ("", "/")]

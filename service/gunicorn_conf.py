@@ -1,14 +1,23 @@
 """gunicorn settings for `make run`, `make bench` and the Docker image.
 
 Environment: HOST, PORT, WEB_CONCURRENCY (workers; default 2 x CPUs + 1, gunicorn's advice for
-workers that also wait on FHIR servers), GUNICORN_TIMEOUT. Migrations run once in the master
-before workers fork (`on_starting`), so workers never race to create tables. Prometheus
-metrics are collected across workers through PROMETHEUS_MULTIPROC_DIR.
+workers that also wait on FHIR servers), GUNICORN_TIMEOUT. The settings are checked and
+migrations run once in the master before workers fork (`on_starting`): a bad setting stops the
+server with one line saying what to set (not a traceback per worker), and workers never race
+to create tables. Prometheus metrics are collected across workers through
+PROMETHEUS_MULTIPROC_DIR.
 """
+
+from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
@@ -25,9 +34,9 @@ _created_metrics_dir: list[str] = []  # the directory this master made, removed 
 
 
 def on_starting(server: object) -> None:
-    """In the master, before workers fork: a metrics directory for this run (workers import
-    prometheus_client after this, so they write there), and database migrations, once."""
-    from service.settings import Settings
+    """In the master, before workers fork: a metrics directory for this run (prometheus_client
+    is imported after this, so workers write there), the settings checked, and database
+    migrations, once."""
     from service.store import Store
 
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -38,9 +47,25 @@ def on_starting(server: object) -> None:
     else:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="acne-scar-cds-metrics-")
         _created_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    settings = Settings.from_env()
+    settings = checked_settings()
     if settings.migrate_on_start:
         Store.from_url(settings.database_url).migrate()
+
+
+def checked_settings() -> Settings:
+    """The settings, with what the workers would refuse at start-up (trusted issuers, their key
+    files, PUBLIC_BASE_URL); a bad one exits with one line saying what to set."""
+    from service.guard import auth_policy
+    from service.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+        auth_policy(settings)
+    except SettingsError as exc:
+        print(f"acne-scar-cds: cannot start: {exc}", file=sys.stderr, flush=True)
+        on_exit(None)
+        sys.exit(1)
+    return settings
 
 
 def post_worker_init(worker: object) -> None:

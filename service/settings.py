@@ -10,6 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
+
+from service.fhir_servers import check_entry
 
 
 class SettingsError(ValueError):
@@ -46,6 +49,31 @@ def _algorithms(value: str) -> tuple[str, ...]:
     return algorithms
 
 
+def _base_urls(value: str) -> tuple[str, ...]:
+    """The URLs clients call this service at (`aud` is one of them plus the path)."""
+    urls = tuple(url.rstrip("/") for url in _csv(value))
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{url!r} is not an http(s) base URL such as https://cds.hospital.org")
+    return urls
+
+
+def _fhir_servers(value: str) -> tuple[str, ...]:
+    """FHIR base URLs and/or `loopback`; `none` for no server at all."""
+    if value.strip().lower() == "none":
+        return ()
+    return tuple(check_entry(entry) for entry in _csv(value))
+
+
+def _token_lifetime(value: str) -> int:
+    """Seconds; CDS clients sign tokens that live minutes, so a day is already generous."""
+    parsed = int(value)
+    if not 0 < parsed <= 86400:
+        raise ValueError("use seconds from 1 to 86400")
+    return parsed
+
+
 def _non_negative_int(value: str) -> int:
     parsed = int(value)
     if parsed < 0:
@@ -75,6 +103,7 @@ class Settings:
     fhir_fetch_budget: float = 2.0
     fhir_max_pages: int = 20
     fhir_max_entries: int = 20000
+    fhir_servers_allowed: tuple[str, ...] = ("loopback",)
     cors_origins: tuple[str, ...] = ("*",)
     today: date | None = None
     log_level: str = "INFO"
@@ -86,8 +115,9 @@ class Settings:
     auth_issuers: str | None = None
     auth_algorithms: tuple[str, ...] = ("ES384", "RS384")
     auth_clock_skew: int = 60
+    auth_max_token_lifetime: int = 3600
     auth_tenants: tuple[str, ...] = ()
-    public_base_url: str | None = None
+    public_base_urls: tuple[str, ...] = ()
     jwks_timeout: float = 2.0
     jwks_cache_ttl: int = 300
     bench_baseline: bool = False
@@ -117,6 +147,7 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "fhir_fetch_budget": ("FHIR_FETCH_BUDGET", _positive(float)),
     "fhir_max_pages": ("FHIR_MAX_PAGES", _positive(int)),
     "fhir_max_entries": ("FHIR_MAX_ENTRIES", _positive(int)),
+    "fhir_servers_allowed": ("FHIR_SERVERS_ALLOWED", _fhir_servers),
     "cors_origins": ("CORS_ORIGINS", _csv),
     "today": ("CDS_TODAY", date.fromisoformat),
     "log_level": ("LOG_LEVEL", str.upper),
@@ -128,8 +159,9 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "auth_issuers": ("AUTH_ISSUERS", str),
     "auth_algorithms": ("AUTH_ALGORITHMS", _algorithms),
     "auth_clock_skew": ("AUTH_CLOCK_SKEW", _non_negative_int),
+    "auth_max_token_lifetime": ("AUTH_MAX_TOKEN_LIFETIME", _token_lifetime),
     "auth_tenants": ("AUTH_TENANTS", _csv),
-    "public_base_url": ("PUBLIC_BASE_URL", lambda v: v.rstrip("/")),
+    "public_base_urls": ("PUBLIC_BASE_URL", _base_urls),
     "jwks_timeout": ("JWKS_TIMEOUT", _positive(float)),
     "jwks_cache_ttl": ("JWKS_CACHE_TTL", _positive(int)),
     "bench_baseline": ("BENCH_BASELINE", _flag),

@@ -13,6 +13,7 @@ from service import metrics
 from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
+from service.guard import allowed_fhir_servers
 from service.hooks import call_service, remember_cards
 from service.settings import Settings
 from service.web import json_body, json_response
@@ -97,8 +98,8 @@ def openapi() -> Response:
 
 
 def _policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(settings.fhir_connect_timeout, settings.fhir_read_timeout,
-                       settings.fhir_fetch_budget, settings.fhir_max_pages, settings.fhir_max_entries)
+    return FetchPolicy(settings.fhir_connect_timeout, settings.fhir_read_timeout, settings.fhir_fetch_budget,
+                       settings.fhir_max_pages, settings.fhir_max_entries, allowed_fhir_servers())
 
 
 def _today(settings: Settings) -> date:

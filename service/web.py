@@ -15,7 +15,7 @@ import orjson
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from service.errors import BadRequest, BodyTimeout, ServiceError, UnsupportedMediaType
+from service.errors import BadRequest, BodyTimeout, NotAuthorised, ServiceError, UnsupportedMediaType
 
 log = logging.getLogger("acne_scar_cds")
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -105,7 +105,7 @@ def register_error_handlers(app: Flask) -> None:
     def service_error(exc: ServiceError) -> Response:
         if exc.status >= 500:
             log.error("request failed: %s", exc.code)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, NotAuthorised) else None
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.errorhandler(RequestEntityTooLarge)

@@ -25,7 +25,8 @@ class Gunicorn:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        # PUBLIC_BASE_URL: the URL tests call, which tokens' aud names (AUTH_MODE=required needs it).
+        full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PUBLIC_BASE_URL": self.base, **env}
         self.log = log
         with open(log, "wb") as out:
             self.process = subprocess.Popen(

@@ -13,20 +13,27 @@ bodies over the limit, gunicorn's own error pages, stalled bodies).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 from werkzeug.test import TestResponse
 
+from service.app import create_app
 from service.schemas import CardSchema
 from service.settings import Settings
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, patient
@@ -429,6 +436,56 @@ def test_any_json_value_anywhere_in_a_request_is_never_a_5xx(client: FlaskClient
         assert_error(response, response.status_code, response.get_json()["error"])
     else:
         assert all(CardSchema().validate(card) == {} for card in response.get_json()["cards"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Forged tokens (AUTH_MODE=required): whatever a token's header and claims hold, signed by a
+# trusted key or not, the answer is 200 or 401, never a 5xx (the matrix is in test_auth.py)
+
+TOKEN_KEYS = {"ES384": ec.generate_private_key(ec.SECP384R1()),
+              "RS384": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+TOKEN_KIDS = {"ES384": "ec", "RS384": "rsa"}
+TOKEN_ISSUER = "https://ehr.example"
+TOKEN_VALUES = JSON_VALUES | st.floats() | st.integers(-(2**80), 2**80) | st.sampled_from(
+    ["ES384", "RS384", "PS384", "HS384", "none", "ec", "rsa", "JWT", TOKEN_ISSUER, "http://localhost/cds-services"])
+
+
+@pytest.fixture
+def secured(settings: Settings, tmp_path: Path) -> FlaskClient:
+    """The service with AUTH_MODE=required, trusting one EHR with an EC and an RSA key."""
+    keys = [{**algorithm.to_jwk(TOKEN_KEYS[alg].public_key(), as_dict=True), "kid": TOKEN_KIDS[alg]}
+            for alg, algorithm in (("ES384", ECAlgorithm), ("RS384", RSAAlgorithm))]
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": keys}))
+    issuers = json.dumps([{"iss": TOKEN_ISSUER, "jwks_file": str(tmp_path / "jwks.json")}])
+    return create_app(replace(settings, auth_mode="required", auth_issuers=issuers,
+                              public_base_urls=("http://localhost",))).test_client()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                                   HealthCheck.function_scoped_fixture])
+@given(signer=st.sampled_from(sorted(TOKEN_KEYS)),
+       header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "jku", "crit", "b64", "cty"]), TOKEN_VALUES,
+                              max_size=3),
+       claims=st.dictionaries(st.sampled_from(["iss", "aud", "exp", "iat", "nbf", "jti", "tenant", "sub"]),
+                              TOKEN_VALUES, max_size=3))
+def test_any_token_header_and_claims_are_a_401_or_200_never_a_5xx(secured: FlaskClient, signer: str,
+                                                                  header: dict[str, Any],
+                                                                  claims: dict[str, Any]) -> None:
+    now = int(time.time())
+    full_header = {"alg": signer, "kid": TOKEN_KIDS[signer], "typ": "JWT", **header}
+    full_claims = {"iss": TOKEN_ISSUER, "aud": "http://localhost/cds-services", "iat": now, "exp": now + 300,
+                   "jti": str(uuid.uuid4()), **claims}
+    signing_input = f"{b64url(json.dumps(full_header).encode())}.{b64url(json.dumps(full_claims).encode())}"
+    algorithm = get_default_algorithms()[signer]
+    signature = algorithm.sign(signing_input.encode(), algorithm.prepare_key(TOKEN_KEYS[signer]))
+    response = secured.get("/cds-services", headers={"Authorization": f"Bearer {signing_input}.{b64url(signature)}"})
+    assert response.status_code in (200, 401), response.get_data()[:1000]
+    if response.status_code == 401:
+        assert response.get_json() == {"error": "unauthorized", "message": "The request is not authorised."}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -352,6 +352,9 @@ ERROR_CASES = {
     "missing prefetch, no fhirServer": (
         lambda c: c.post(SERVICE, json=patient_view()),
         412, "prefetch-unavailable"),
+    "missing prefetch, a fhirServer not allowed": (
+        lambda c: c.post(SERVICE, json={**patient_view(), "fhirServer": "https://fhir.elsewhere.example/r4"}),
+        412, "prefetch-unavailable"),
     "text/plain": (
         lambda c: c.post(SERVICE, data="{}", content_type="text/plain"),
         415, "unsupported-media-type"),
@@ -661,7 +664,8 @@ def secured(settings: Settings, tmp_path: Path) -> FlaskClient:
     jwks = {"keys": [{**ECAlgorithm.to_jwk(EHR_KEY.public_key(), as_dict=True), "kid": "ehr-1", "use": "sig"}]}
     (tmp_path / "jwks.json").write_text(json.dumps(jwks), encoding="utf-8")
     issuers = json.dumps([{"iss": ISSUER, "jwks_file": str(tmp_path / "jwks.json")}])
-    return create_app(dataclasses.replace(settings, auth_mode="required", auth_issuers=issuers)).test_client()
+    return create_app(dataclasses.replace(settings, auth_mode="required", auth_issuers=issuers,
+                                          public_base_urls=("http://localhost",))).test_client()
 
 
 def bearer(path: str, key: Any = EHR_KEY) -> dict[str, str]:
@@ -710,7 +714,9 @@ def test_401_follows_the_contract(secured: FlaskClient, spec: dict[str, Any], ca
     response = secured.open(url, method=method.upper(), json=body, headers=headers)
 
     assert response.status_code == 401, response.get_data(as_text=True)
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    # RFC 6750 §3.1: no error code when the request carries no bearer token.
+    challenge = 'Bearer error="invalid_token"' if credentials == "untrusted key" else "Bearer"
+    assert response.headers["WWW-Authenticate"] == challenge
     assert response.get_json() == {"error": "unauthorized", "message": "The request is not authorised."}
     assert errors_of(response_validator(spec, documented, method, 401), response.get_json()) == []
 

@@ -228,7 +228,7 @@ def test_settings_parse_from_the_manifests() -> None:
     assert settings.auth_mode == "required"
     assert settings.migrate_on_start is False
     assert settings.database_url.startswith("postgresql+psycopg://")
-    assert settings.public_base_url and settings.public_base_url.startswith("https://")
+    assert settings.public_base_urls and all(url.startswith("https://") for url in settings.public_base_urls)
     assert "*" not in settings.cors_origins
     assert int(env["WEB_CONCURRENCY"]) >= 1
 
@@ -250,6 +250,10 @@ def test_issuers_file_is_mounted_read_only_and_loads(tmp_path: Path) -> None:
     (tmp_path / path.name).write_text(config_data(name)[path.name], encoding="utf-8")
     issuers = load_issuers(str(tmp_path / path.name), None)
     assert issuers and all(iss.startswith("https://") for iss in issuers)
+    # Each EHR names the FHIR servers it may send the service to, over https (the token goes there).
+    for issuer in issuers.values():
+        assert issuer.fhir_servers.keys and all(k.startswith("https://") for k in issuer.fhir_servers.keys)
+        assert not issuer.fhir_servers.loopback
 
 
 def test_web_pods_do_not_migrate_and_the_migration_job_does() -> None:

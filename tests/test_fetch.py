@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from service.app import create_app
 from service.observability import json_formatter
+from service.settings import Settings, SettingsError
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, searchset
 
 AUTH = {"access_token": "t0ken-for-fhir", "token_type": "Bearer", "expires_in": 300,
@@ -229,3 +232,108 @@ def test_token_never_appears_in_the_log(client: FlaskClient, httpserver: HTTPSer
     assert '"status": 412' in ours
     assert "t0ken-for-fhir" not in ours
     assert "p1" not in ours
+
+
+# ----- which FHIR servers may be fetched from (service/fhir_servers.py) ------------------------
+
+def app_allowing(settings: Settings, *entries: str) -> FlaskClient:
+    """The service with AUTH_MODE=off and FHIR_SERVERS_ALLOWED set to `entries`."""
+    return create_app(replace(settings, fhir_servers_allowed=entries)).test_client()
+
+
+def test_by_default_a_fhir_server_on_loopback_is_fetched_from(client: FlaskClient, httpserver: HTTPServer) -> None:
+    """FHIR_SERVERS_ALLOWED defaults to loopback, so `make run` and the README flow work."""
+    assert httpserver.url_for("/fhir").startswith("http://localhost:")
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(searchset())
+    assert call(client, httpserver, icepick_scar()).status_code == 200
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize("fhir_server", [
+    "http://169.254.169.254/latest/meta-data", "http://10.0.0.7:8080/fhir", "https://fhir.elsewhere.example/r4",
+    "http://127.0.0.2/fhir", "http://0.0.0.0:8080/fhir",
+])
+def test_by_default_a_server_off_loopback_is_never_fetched_from(client: FlaskClient, fhir_server: str) -> None:
+    """Server-side request forgery: with AUTH_MODE=off anyone may call, so by default the
+    service fetches from this machine's loopback names only (cloud metadata, private networks,
+    0.0.0.0 and other 127.x addresses are refused before any connection)."""
+    body = hook_request(icepick_scar(), omit=("conditions",), fhirServer=fhir_server, fhirAuthorization=AUTH)
+    response = client.post(SERVICE_URL, json=body)
+    assert response.status_code == 412
+    assert response.get_json()["missing"] == [{
+        "key": "conditions", "query": fhir_server.rstrip("/") + "/Condition?patient=p1",
+        "reason": "fhirServer is not among the FHIR servers allowed by FHIR_SERVERS_ALLOWED; "
+                  "nothing was fetched from it"}]
+
+
+def test_an_unlisted_fhir_server_is_never_fetched_from(settings: Settings, httpserver: HTTPServer) -> None:
+    """The server exists and answers, but is not listed: 412 naming the reason, and it sees no
+    request (neither the fetch nor the token)."""
+    client = app_allowing(settings, "https://fhir.hospital.example/r4")
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(searchset(isotretinoin_statement()))
+    response = call(client, httpserver, icepick_scar())
+    assert response.status_code == 412
+    assert "not among the FHIR servers allowed by FHIR_SERVERS_ALLOWED" in response.get_json()["missing"][0]["reason"]
+    assert httpserver.log == []
+
+
+def test_a_listed_fhir_server_is_matched_exactly(settings: Settings, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("/fhir")
+    client = app_allowing(settings, base.upper().replace("/FHIR", "/fhir") + "/")  # case of scheme and host, slash
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(searchset())
+    assert call(client, httpserver, icepick_scar()).status_code == 200
+    elsewhere = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=base + "-other")
+    assert client.post(SERVICE_URL, json=elsewhere).status_code == 412
+    assert len(httpserver.log) == 1
+
+
+def test_the_token_is_not_sent_over_http_to_a_server_allowed_over_https(settings: Settings,
+                                                                         httpserver: HTTPServer) -> None:
+    https = httpserver.url_for("/fhir").replace("http://", "https://")
+    response = call(app_allowing(settings, https), httpserver, icepick_scar())
+    assert response.status_code == 412
+    assert response.get_json()["missing"][0]["reason"] == (
+        "fhirServer uses http:// where FHIR_SERVERS_ALLOWED allows only https://: the access token is never "
+        "sent in clear text; nothing was fetched")
+    assert httpserver.log == []
+
+
+def test_a_fhir_server_url_with_credentials_is_never_fetched_from(client: FlaskClient, httpserver: HTTPServer) -> None:
+    server = httpserver.url_for("/fhir").replace("http://", "http://admin:secret@")
+    body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=server, fhirAuthorization=AUTH)
+    response = client.post(SERVICE_URL, json=body)
+    assert response.status_code == 412
+    assert response.get_json()["missing"][0]["reason"] == (
+        "fhirServer is not a plain http(s) base URL (credentials, query or fragment); nothing was fetched")
+    assert httpserver.log == []
+
+
+def test_a_complete_prefetch_with_an_unlisted_fhir_server_is_answered(settings: Settings,
+                                                                       httpserver: HTTPServer) -> None:
+    """Nothing needs fetching, so nothing is fetched and nothing is refused."""
+    client = app_allowing(settings, "https://fhir.hospital.example/r4")
+    body = hook_request(icepick_scar(), fhirServer=httpserver.url_for("/fhir"), fhirAuthorization=AUTH)
+    response = client.post(SERVICE_URL, json=body)
+    assert response.status_code == 200
+    assert response.get_json()["cards"]
+    assert httpserver.log == []
+
+
+def test_a_redirect_is_not_followed(client: FlaskClient, httpserver: HTTPServer, slow_server: HTTPServer) -> None:
+    """The FHIR server cannot send the service (and its token) on to another host."""
+    httpserver.expect_request("/fhir/MedicationStatement").respond_with_data(
+        "", status=302, headers={"Location": slow_server.url_for("/steal")})
+    response = call(client, httpserver, icepick_scar())
+    assert response.status_code == 412
+    assert response.get_json()["missing"][0]["reason"] == "HTTP 302, and the body is not JSON"
+    assert slow_server.log == []
+
+
+def test_fhir_servers_allowed_is_checked_at_start() -> None:
+    assert Settings.from_env({}).fhir_servers_allowed == ("loopback",)
+    assert Settings.from_env({"FHIR_SERVERS_ALLOWED": "none"}).fhir_servers_allowed == ()
+    assert Settings.from_env({"FHIR_SERVERS_ALLOWED": "loopback, https://fhir.example/r4"}).fhir_servers_allowed == (
+        "loopback", "https://fhir.example/r4")
+    for bad in ("ftp://fhir.example", "fhir.example/r4", "https://fhir.example/r4?tenant=1", "https://u:p@fhir.example"):
+        with pytest.raises(SettingsError, match="FHIR_SERVERS_ALLOWED="):
+            Settings.from_env({"FHIR_SERVERS_ALLOWED": bad})

@@ -116,7 +116,7 @@ def test_fetch_and_jwt_rejection_metrics(client: FlaskClient, settings: Settings
     before = client.get("/metrics").get_data(as_text=True)
     body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=httpserver.url_for("/fhir"))
     assert client.post(SERVICE_URL, json=body).status_code == 412
-    guarded = create_app(replace(settings, auth_mode="required",
+    guarded = create_app(replace(settings, auth_mode="required", public_base_urls=("http://localhost",),
                                  auth_issuers='[{"iss": "https://ehr.example", "jwks_url": "http://127.0.0.1:9/j"}]'))
     assert guarded.test_client().get("/cds-services").status_code == 401
     after = client.get("/metrics").get_data(as_text=True)
