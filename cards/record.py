@@ -241,6 +241,8 @@ def _is_acne_scar(condition: Condition, terminology: Terminology, has_acne: bool
     codings = codings_of(condition.code)
     if terminology["acne-scar"].matches(codings):
         return True
+    if not codings:  # a problem recorded in words only ("Ice pick acne scars, both cheeks")
+        return any(terminology["acne-scar"].has_text(t) for t in texts_of(condition.code))
     if not terminology["skin-scar-unspecified"].matches(codings):
         return False
     texts = [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]

@@ -165,6 +165,7 @@ SUBCISION = Procedure("subcision", "Subcision, rolling scars, cheeks",
                       local=("subcision", "Subcision"), body_site="Both cheeks")
 MICRONEEDLING = Procedure("microneedling", "Microneedling 1.5 mm, face, series of 3")
 MICRODERMABRASION = Procedure("microdermabrasion", "Microdermabrasion, face, series of 3")
+MEDIUM_PEEL = Procedure("medium-peel", "35% TCA peel, full face")
 
 ISOTRETINOIN = Drug("isotretinoin", ("197845", "isotretinoin 40 MG Oral Capsule"),
                     "isotretinoin 40 MG Oral Capsule", "40 mg by mouth once daily with food",
@@ -218,6 +219,17 @@ CASES: tuple[Case, ...] = (
     Case("resurfacing-herpes-history", "herpes-history", [CO2_LASER]),
     Case("resurfacing-herpes-history-with-valacyclovir", "herpes-history", [CO2_LASER, VALACYCLOVIR]),
     Case("resurfacing-herpes-active", "herpes-active", [DERMABRASION]),
+    # Guideline v2: tretinoin ordered for a pregnancy coded in ICD-10-CM only (Z33.1 + Z3A.10)
+    Case("retinoid-pregnant-icd10-topical-tretinoin", "pregnant-icd10", [TRETINOIN_GEL]),
+    # v2 R7: prophylaxis for every patient having resurfacing, whatever their herpes history
+    Case("resurfacing-prophylaxis", "icepick-moderate", [CO2_LASER]),
+    Case("resurfacing-antiviral-on-record", "herpes-history-antiviral", [CO2_LASER]),
+    # v2 R3: a medium peel within 6 months of isotretinoin (information, no removal)
+    Case("medium-peel-after-isotretinoin", "isotretinoin-2-months", [MEDIUM_PEEL]),
+    # v2 §1: isotretinoin that cannot be identified (the Medication is not available) and a laser
+    Case("ablative-with-unidentified-medication", "isotretinoin-medication-unavailable", [CO2_LASER]),
+    # v2 R5: pregnancy status uncertain (O21.0): a retinoid and a procedure wait for it
+    Case("retinoid-and-procedure-pregnancy-uncertain", "pregnancy-uncertain", [TRETINOIN_GEL, PUNCH_EXCISION]),
     # Safe orders: no card
     Case("safe-orders-after-isotretinoin", "isotretinoin-2-months", [SUBCISION, PUNCH_EXCISION, MICRONEEDLING]),
     Case("safe-orders-non-ablative-fitzpatrick-v", "stacked-isotretinoin-fitzpatrick-v", [NON_ABLATIVE]),

@@ -10,6 +10,9 @@ For every collection Bundle in fixtures/patients/, the request carries:
     a search key ("Condition?patient=...") a searchset Bundle of the Bundle's resources of that
     type. Search parameters other than the resource type are not applied: the observations key
     gets every Observation, as an EHR that ignores the code filter would send;
+  - Medication resources of the patient Bundle go with the first search whose resources name
+    them by `medicationReference`, as `search.mode: include` entries (what a US Core server
+    answers to `MedicationRequest?patient=...&_include=MedicationRequest:medication`);
   - no fhirServer: everything the service needs is in the request.
 
 It also writes fixtures/requests/no-prefetch.json: the icepick-moderate request with neither
@@ -25,7 +28,7 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +60,24 @@ def hook_instance(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
 
 
-def searchset(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """A searchset Bundle of the patient Bundle's `entries` (no `entry` key when there are none:
-    FHIR JSON forbids empty arrays)."""
+def searchset(entries: list[Mapping[str, Any]], included: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """A searchset Bundle of the patient Bundle's `entries`, then the `included` ones (no `entry`
+    key when there are none: FHIR JSON forbids empty arrays). `total` counts the matches only."""
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
-    if entries:
+    found = [(e, "match") for e in entries] + [(e, "include") for e in included]
+    if found:
         bundle["entry"] = [
             {**({"fullUrl": e["fullUrl"]} if "fullUrl" in e else {}),
-             "resource": e["resource"], "search": {"mode": "match"}}
-            for e in entries
+             "resource": e["resource"], "search": {"mode": mode}}
+            for e, mode in found
         ]
     return bundle
+
+
+def _included(matching: list[Mapping[str, Any]], medications: dict[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The Medications these resources name, taken out of `medications` (each goes once)."""
+    names = [(e["resource"].get("medicationReference") or {}).get("reference") for e in matching]
+    return [medications.pop(n) for n in dict.fromkeys(names) if n in medications]
 
 
 def patient_request(name: str, bundle: Mapping[str, Any],
@@ -78,10 +88,12 @@ def patient_request(name: str, bundle: Mapping[str, Any],
     if len(patients) != 1:
         raise ValueError(f"{name}: a patient Bundle needs exactly one Patient, has {len(patients)}")
     prefetch: dict[str, Any] = {}
+    medications = {f"Medication/{e['resource']['id']}": e for e in entries
+                   if e["resource"]["resourceType"] == "Medication"}
     for key, (kind, is_search) in template_types(templates).items():
         matching = [e for e in entries if e["resource"]["resourceType"] == kind]
         if is_search:
-            prefetch[key] = searchset(matching)
+            prefetch[key] = searchset(matching, _included(matching, medications))
         else:
             prefetch[key] = matching[0]["resource"] if matching else None
     return {

@@ -6,6 +6,7 @@ token, follows real paging links, and answers with the same cards as with full p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,28 @@ def test_patient_unknown_to_the_server_gets_no_cards(client: FlaskClient, loaded
     response = client.post(SERVICE_URL, json=body)
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
+
+
+def test_a_medication_named_only_by_reference_is_read_from_the_fhir_server(
+        client: FlaskClient, fhir_server: FhirServer) -> None:
+    """Guideline v2 §5 scenario 8, over a real FHIR server: the prescription and its fill name
+    their Medication by reference only (no display), and the EHR did not prefetch it. The service
+    reads Medication/{id} from fhirServer, so the records are isotretinoin (R3, last dose
+    2026-09-25), not "a medication that could not be identified"."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    request = json.loads((fixtures / "requests" / "isotretinoin-medication-unavailable.json").read_text())
+    reference = json.loads((fixtures / "patients" / "isotretinoin-medication-reference.json").read_text())
+    [medication] = [e["resource"] for e in reference["entry"] if e["resource"]["resourceType"] == "Medication"]
+    medication = dict(medication, id="isotretinoin-medication-unavailable-isotretinoin-40")
+    fhir_server.load(collection(medication))
+    request["fhirServer"] = fhir_server.base_url
+    request["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
+                                    "scope": "patient/*.read", "subject": "acne-scar-cds"}
+
+    response = client.post(SERVICE_URL, json=request)
+
+    assert response.status_code == 200, response.get_json()
+    warning, _plan = response.get_json()["cards"]
+    assert warning["summary"].startswith("Isotretinoin last dose 2026-09-25: defer fully ablative laser")
+    assert "isotretinoin 40 MG Oral Capsule" in warning["detail"]
+    assert "could not be identified" not in json.dumps(response.get_json())

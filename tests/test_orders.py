@@ -583,3 +583,80 @@ def test_removing_isotretinoin_is_not_the_recommended_action(client: FlaskClient
     request = fixture("isotretinoin-with-planned-procedure")
     [card] = cards_of(client, request)
     assert suggestion_with(card, "delete")["isRecommended"] is False
+
+
+# ----- guideline v2 ---------------------------------------------------------------------------
+
+
+def test_tretinoin_for_a_pregnancy_coded_in_icd10_cm_is_critical(client: FlaskClient) -> None:
+    """v2 §5 scenario 7: Z33.1 + Z3A.10 on the problem list is pregnancy (v1 signed this silently)."""
+    request = fixture("retinoid-pregnant-icd10-topical-tretinoin")
+    tretinoin = draft(request, "tretinoin-gel", "MedicationRequest")
+    [card] = cards_of(client, request)
+    assert card["indicator"] == "critical" and about(card) == tretinoin
+    assert "Condition/pregnant-icd10-pregnant-state" in card["detail"]
+    assert_removes(card, tretinoin)
+
+
+def test_resurfacing_gets_the_full_prophylaxis_regimen_whatever_the_herpes_history(client: FlaskClient) -> None:
+    """v2 R7: prophylaxis is common practice for every patient having ablative laser (Gilbert 2001)."""
+    request = fixture("resurfacing-prophylaxis")
+    [card] = cards_of(client, request)
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("Resurfacing order: add antiviral prophylaxis (valacyclovir)")
+    assert "whatever their history (Gilbert 2001)" in card["detail"]
+    [suggestion] = card["suggestions"]
+    assert suggestion["isRecommended"] is True
+    [action] = suggestion["actions"]
+    assert action["type"] == "create" and "10 to 14 days in all" in action["resource"]["dosageInstruction"][0]["text"]
+
+
+def test_an_antiviral_on_record_is_checked_not_prescribed_again(client: FlaskClient) -> None:
+    """v2 R7: "antiviral on record: check that it covers the procedure period", no second course."""
+    request = fixture("resurfacing-antiviral-on-record")
+    [card] = cards_of(client, request)
+    assert card["indicator"] == "info"
+    assert card["summary"] == "Antiviral on record: check that it covers the period of this resurfacing procedure"
+    assert "MedicationStatement/herpes-history-antiviral-valacyclovir" in card["detail"]
+    assert "suggestions" not in card
+
+
+def test_a_medium_peel_within_6_months_of_isotretinoin_is_information_without_removal(client: FlaskClient) -> None:
+    """v2 R3: no consensus addresses medium or deep peels after isotretinoin; the label advises 6
+    months: an info card for the clinician's judgement, no delete suggestion."""
+    request = fixture("medium-peel-after-isotretinoin")
+    peel = draft(request, "medium-peel")
+    cards = by_order(cards_of(client, request))
+    [info, prophylaxis] = cards[peel]
+    assert info["indicator"] == "info"
+    assert info["summary"].startswith("Medium or deep peel within 6 months of isotretinoin")
+    assert "Isotretinoin: last dose 2026-09-26" in info["detail"] and "Labels" in info["detail"]
+    assert actions(info, "delete") == []
+    assert prophylaxis["summary"].startswith("Resurfacing order: add antiviral prophylaxis")
+
+
+def test_an_ablative_order_with_a_medication_that_cannot_be_identified_asks_to_confirm(client: FlaskClient) -> None:
+    """v2 §1: the prescription and fill point at a Medication the service cannot see; it could be
+    isotretinoin, so the laser order waits for the clinician to confirm (removal offered, not urged)."""
+    request = fixture("ablative-with-unidentified-medication")
+    laser = draft(request, "co2-laser")
+    [warning] = [c for c in cards_of(client, request) if c["indicator"] == "warning"]
+    assert about(warning) == laser
+    assert warning["summary"] == ("A medication on record could not be identified: confirm no isotretinoin in the "
+                                  "last 6 months before this order")
+    assert "MedicationRequest/isotretinoin-medication-unavailable-isotretinoin-rx: could not be identified" \
+        in warning["detail"]
+    assert_removes(warning, laser, recommended=False)
+
+
+def test_pregnancy_status_uncertain_holds_retinoids_and_procedures_until_confirmed(client: FlaskClient) -> None:
+    request = fixture("retinoid-and-procedure-pregnancy-uncertain")
+    tretinoin, punch = draft(request, "tretinoin-gel", "MedicationRequest"), draft(request, "punch-excision")
+    cards = by_order(cards_of(client, request))
+    [retinoid], [procedure] = cards[tretinoin], cards[punch]
+    assert retinoid["summary"] == "Pregnancy status uncertain: confirm it before this retinoid order"
+    assert procedure["summary"] == "Pregnancy status uncertain: confirm it before this elective scar procedure"
+    assert "Condition/pregnancy-uncertain-hyperemesis" in retinoid["detail"]
+    assert_removes(retinoid, tretinoin)
+    assert_removes(procedure, punch, recommended=False)
+    assert {"pregnancy-ruled-out"} <= {r["code"] for r in retinoid["overrideReasons"]}
