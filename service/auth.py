@@ -3,9 +3,9 @@ signed by the EHR; verify it before anything else.
 
 Checks, in order (each failure is a 401; the log names the check, never the token):
 `alg` a string on the allow-list (never `none`, never HMAC) · `kid` a non-empty string · `typ`,
-when sent, `JWT` · `iss` trusted · `jku`, when sent, on that issuer's allow-list · the key `kid`:
-first among the keys configured out of band (the issuer's JWKS file, then its JWKS URL), and
-only then at the `jku` · the key's type fits `alg` (EC for ES*, RSA for RS*/PS*) · signature ·
+when sent, `JWT` · `iss` trusted · the key `kid`: first among the keys configured out of band
+(the issuer's JWKS file, then its JWKS URL), and only then at the `jku`, which must be on that
+issuer's allow-list · the key's type fits `alg` (EC for ES*, RSA for RS*/PS*) · signature ·
 `aud` one of the service's public URLs plus the path called · `exp`, `iat`, `nbf` numbers, with
 clock skew · `exp - iat` above 0 and at most AUTH_MAX_TOKEN_LIFETIME · `jti` a non-empty string
 never seen before (the replay cache lives in the service's database, shared by every worker and
@@ -65,19 +65,20 @@ class TrustedIssuer:
 
     def key(self, kid: str, jku: str | None, timeout: float, ttl: int) -> PyJWK:
         """The issuer's key `kid`. Keys configured out of band come first (CDS Hooks §Trusting
-        CDS Clients: the JWK Set may be communicated out of band); a `jku` is fetched only when
-        it is on the issuer's allow-list and `kid` is not among those keys."""
-        if jku is not None and jku not in self.jku_allowed:
-            raise Unauthorized("jku-not-allowed")
+        CDS Clients: the JWK Set may be communicated out of band), whatever `jku` the token
+        names: a token is trusted for the key that signed it, never for the URL it points at (the
+        CDS Hooks sandbox names a `jku` that a closed network cannot reach). A `jku` is fetched
+        only when `kid` is not among those keys and the `jku` is on the issuer's allow-list."""
         for key in self.keys.keys if self.keys is not None else ():
             if key.key_id == kid and key.public_key_use in ("sig", None):
                 return key
-        failure = "unknown-kid"
-        for url in dict.fromkeys(u for u in (self.jwks_url, jku) if u):  # the JWKS URL first, once
+        allowed = jku is None or jku in self.jku_allowed
+        failure = "unknown-kid" if allowed else "jku-not-allowed"
+        for url in dict.fromkeys(u for u in (self.jwks_url, jku if allowed else None) if u):  # JWKS URL first
             try:
                 return self._from_url(url, kid, timeout, ttl)
             except Unauthorized as exc:  # report an unreachable or unusable set over "unknown kid"
-                failure = exc.reason if failure == "unknown-kid" else failure
+                failure = exc.reason if failure in ("unknown-kid", "jku-not-allowed") else failure
         raise Unauthorized(failure)
 
     def _from_url(self, url: str, kid: str, timeout: float, ttl: int) -> PyJWK:
