@@ -467,7 +467,7 @@ def sandbox_trusted(tmp: Path) -> Iterator[Gunicorn]:
     proxy port."""
     closed = "http://127.0.0.1:9"
     env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"),
-           "DATABASE_URL": f"sqlite:///{tmp}/sandbox.sqlite3", "WEB_CONCURRENCY": "2",
+           "DATABASE_URL": f"sqlite:///{tmp}/sandbox.sqlite3", "WEB_CONCURRENCY": "2", "CDS_TODAY": "2026-12-01",
            "https_proxy": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
     with gunicorn(env, tmp / "sandbox-gunicorn.log") as running:
         yield running
@@ -480,6 +480,46 @@ def test_the_sandboxs_signed_calls_pass_offline(sandbox_trusted: Gunicorn) -> No
     response = call(server, sandbox_token(server.base + SERVICE_URL), SERVICE_URL, hook_request(icepick_scar()))
     assert response.status_code == 200
     assert response.json()["cards"]
+
+
+SANDBOX_CAPTURES = Path(__file__).parent / "sandbox"
+SANDBOX_SERVICES = {"order-select": "/cds-services/acne-scar-order-select",
+                    "order-sign": "/cds-services/acne-scar-order-sign",
+                    "patient-view": "/cds-services/acne-scar-treatment"}
+
+
+@pytest.mark.parametrize(("capture", "first_card"), [
+    ("order-select-isotretinoin-chosen", "Retinoid ordered for a patient recorded as pregnant"),
+    ("order-sign-isotretinoin", "Retinoid ordered for a patient recorded as pregnant"),
+    ("order-select-on-open", None),
+    ("patient-view-isotretinoin-2-months", "Isotretinoin last dose 2026-09-26"),
+])
+def test_the_sandboxs_captured_calls_signed_as_it_signs_them(sandbox_trusted: Gunicorn, capture: str,
+                                                             first_card: str | None) -> None:
+    """What the real sandbox sends (tests/sandbox/), signed exactly as it signs, over gunicorn
+    with two workers and AUTH_MODE=required: 200 and the card Rx View / Rx Sign must show."""
+    body = json.loads((SANDBOX_CAPTURES / f"{capture}.json").read_text(encoding="utf-8"))
+    path = SANDBOX_SERVICES[body["hook"]]
+    response = call(sandbox_trusted, sandbox_token(sandbox_trusted.base + path), path, body)
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    if first_card is None:
+        assert cards == []
+    else:
+        assert cards[0]["summary"].startswith(first_card)
+
+
+def test_a_jwks_file_alone_trusts_the_sandbox_offline(tmp_path: Path) -> None:
+    """No jku_allowed at all: the configured key verifies the sandbox's token, whose jku (which
+    this machine cannot reach) is never fetched."""
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text(f"issuers:\n  - iss: {SANDBOX_ISS}\n    jwks_file: {ROOT / 'deploy' / 'sandbox-jwks.json'}\n"
+                       "    fhir_servers: [loopback]\n")
+    closed = "http://127.0.0.1:9"
+    env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+           "WEB_CONCURRENCY": "1", "https_proxy": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+    with gunicorn(env, tmp_path / "gunicorn.log") as server:
+        assert call(server, sandbox_token(server.base + "/cds-services")).status_code == 200
 
 
 def test_a_token_naming_the_sandboxs_kid_signed_by_another_key_is_refused(sandbox_trusted: Gunicorn) -> None:
