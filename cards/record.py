@@ -115,13 +115,13 @@ class PatientRecord:
     planned_procedures: tuple[Order, ...] = ()
     antivirals: tuple[Evidence, ...] = ()
     unidentified_medications: tuple[medications.Course, ...] = ()
+    foreign: tuple[Evidence, ...] = ()  # records naming another patient: left out, and said
+    unread: tuple[Unread, ...] = ()
+    left_out: Mapping[str, str] = field(default_factory=dict)  # reference -> what was not read
 
     def unidentified_within(self, today: date) -> tuple[Evidence, ...]:
         """Medications that cannot be identified and could fall within 6 months of today (R3)."""
         return medications.recent(self.unidentified_medications, today)
-    foreign: tuple[Evidence, ...] = ()  # records naming another patient: left out, and said
-    unread: tuple[Unread, ...] = ()
-    left_out: Mapping[str, str] = field(default_factory=dict)
 
     def annotated(self, evidence: Evidence) -> Evidence:
         """The evidence, saying what of its record could not be read (left out)."""
