@@ -16,19 +16,13 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
-from pythonjsonlogger.json import JsonFormatter
 
 from service import metrics
+from service.logformat import json_formatter
 
 log = logging.getLogger("acne_scar_cds")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 LOGGED = ("service_id", "hook_instance", "cards", "fetched")
-
-
-def json_formatter() -> JsonFormatter:
-    """The log line format: {"time", "level", "event", ...fields}."""
-    return JsonFormatter("{asctime}{levelname}{message}", style="{",
-                         rename_fields={"asctime": "time", "levelname": "level", "message": "event"})
 
 
 def configure_logging(level: str) -> None:
