@@ -13,7 +13,8 @@ from service.errors import NotAuthorised, StoreUnavailable
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("acne_scar_cds")
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml"}
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs/"}
+OPEN_PREFIXES = ("/docs",)  # the API docs page, its redirect and its scripts: a browser sends no JWT
 
 
 def auth_policy(settings: Settings) -> AuthPolicy | None:
@@ -39,7 +40,7 @@ def install_guard(app: Flask, policy: AuthPolicy | None) -> None:
 
     @app.before_request
     def authenticate() -> None:
-        if request.method == "OPTIONS" or request.path in OPEN_PATHS:
+        if request.method == "OPTIONS" or request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
