@@ -12,17 +12,13 @@ import dataclasses
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.settings import Settings
@@ -31,19 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = yaml.safe_load((ROOT / "service" / "openapi.yaml").read_text(encoding="utf-8"))
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-def live_app(app: Flask) -> Iterator[str]:
-    """The app on a loopback port, for the browser."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 def open_in_chromium(url: str, profile: Path) -> tuple[str, list[dict[str, Any]]]:
