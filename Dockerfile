@@ -14,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     HOST=0.0.0.0 \
     PORT=8080 \
-    AUTH_MODE=required
+    AUTH_MODE=required \
+    DATABASE_URL=sqlite:////app/data/acne-scar-cds.sqlite3
 
 # A fixed unprivileged uid/gid (numeric, so orchestrators can verify runAsNonRoot).
 RUN groupadd --system --gid 10001 cds \
@@ -27,8 +28,8 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY cards ./cards
 COPY service ./service
-# /app/data holds the default SQLite feedback store (DATABASE_URL=sqlite:///data/...), the one
-# place the service writes: mount a volume there, or point DATABASE_URL at PostgreSQL.
+# /app/data holds the image's SQLite feedback store (DATABASE_URL above), the one place the
+# service writes: mount a volume there, or point DATABASE_URL at PostgreSQL.
 RUN pip install --no-cache-dir -c constraints.txt . \
     && rm -rf build ./*.egg-info \
     && mkdir -p /app/data \

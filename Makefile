@@ -6,18 +6,27 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench profile soak lint fixtures clean
+.PHONY: help run test quick bench profile soak lint fixtures clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "Installing the pinned dependencies into $(VENV) (first run, or after they change; about a minute)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: $(STAMP) ## start the service on http://$(HOST):$(PORT) with embedded defaults
+run: $(STAMP) ## start the service on http://127.0.0.1:8080 with embedded defaults (HOST, PORT to change)
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c service/gunicorn_conf.py 'service.app:create_app()'
 
-test: $(STAMP) ## the whole test suite (starts a real FHIR server on loopback)
+test: $(STAMP) ## the whole test suite (starts a real FHIR server and PostgreSQL on loopback)
+	@$(BIN)/python scripts/fhir_server.py install >/dev/null
 	$(BIN)/pytest
+
+quick: $(STAMP) ## the tests without the real FHIR server and the contract fuzzing (while you work)
+	$(BIN)/pytest -q -m "not integration and not fuzz"
 
 bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
 	$(BIN)/python bench/run.py
@@ -28,12 +37,12 @@ profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process
 soak: $(STAMP) ## 60 s of wrk at 32 connections under gunicorn + PostgreSQL; fails on errors or >= 10% memory growth
 	$(BIN)/python bench/soak.py
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff over the code and the tests
 	$(BIN)/ruff check service cards tests scripts bench
 
 fixtures: $(STAMP) ## regenerate fixtures/requests and fixtures/orders from fixtures/patients
 	$(BIN)/python scripts/make_requests.py
 	$(BIN)/python scripts/make_order_requests.py
 
-clean:
+clean: ## remove the virtual environments and caches (not data/)
 	rm -rf $(VENV) .fhir-server-venv .pytest_cache

@@ -192,8 +192,6 @@ def tokens_for(base: str, issuer: Path, total: int) -> dict[str, list[str]]:
 def soak(seconds: int, warmup: int, connections: int, auth: bool) -> dict[str, Any]:
     binary = ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="acne-scar-cds-soak-"))
-    if os.geteuid() == 0:
-        shutil.chown(work, "postgres")  # PostgreSQL runs as `postgres` under root
     os.chmod(work, 0o777)
     postgres = start_postgres(work / "postgres")
     try:

@@ -33,7 +33,13 @@ Usage as a module::
 Usage from a shell::
 
     python scripts/fhir_server.py install
-    python scripts/fhir_server.py serve --port 8090 [--token T] [--load bundle.json ...]
+    python scripts/fhir_server.py serve --port 8090 [--token T | --no-token] [--load bundle.json ...]
+    python scripts/fhir_server.py start --port 8090 [--token T | --no-token] [--load bundle.json ...]
+    python scripts/fhir_server.py stop --port 8090
+
+``serve`` runs in the foreground until Ctrl-C; ``start`` returns once the server answers with
+the bundles loaded and leaves it running (its files in data/fhir-server/PORT) until ``stop``.
+``--no-token`` accepts calls without a bearer token, as the CDS Hooks sandbox makes them.
 """
 from __future__ import annotations
 
@@ -59,6 +65,7 @@ PACKAGE = "sekmet-fhir==0.1.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VENV = REPO_ROOT / ".fhir-server-venv"
 STAMP_NAME = ".sekmet-installed"
+RUN_DIR = REPO_ROOT / "data" / "fhir-server"  # where `start` keeps a detached server's files
 DEFAULT_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 
@@ -155,6 +162,8 @@ def install(venv_dir: Path = DEFAULT_VENV) -> Path:
             if not _venv_python(venv_dir).exists():
                 _run([sys.executable, "-m", "venv", str(venv_dir)], "create the venv")
             stamp.unlink(missing_ok=True)
+            print(f"Installing {PACKAGE} into {venv_dir} (first use only; about 1-2 minutes)...",
+                  file=sys.stderr, flush=True)
             cmd = [str(_venv_python(venv_dir)), "-m", "pip", "install",
                    "--disable-pip-version-check", "--no-input", "--quiet", PACKAGE]
             with tempfile.TemporaryDirectory() as td:
@@ -188,7 +197,10 @@ def free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on the port. SO_REUSEADDR, as uvicorn binds: connections of a server
+    stopped a moment ago linger in TIME_WAIT and must not count as the port being in use."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -199,7 +211,7 @@ def _port_free(port: int) -> bool:
 class FhirServer:
     """A running sekmet process that this module started."""
 
-    def __init__(self, process: subprocess.Popen, port: int, token: str, workdir: Path,
+    def __init__(self, process: subprocess.Popen, port: int, token: str | None, workdir: Path,
                  log_path: Path, settings_path: Path, db_path: Path):
         self.process = process
         self.pid = process.pid
@@ -234,14 +246,16 @@ class FhirServer:
         """Send one request; return (status, headers, parsed JSON body or None).
 
         ``path`` is relative to base_url (``"Patient/p1"``) or an absolute URL.
-        ``token=""`` uses the server's token, ``token=None`` sends no Authorization header.
+        ``token=""`` uses the server's token (none for a ``--no-token`` server), ``token=None``
+        sends no Authorization header.
         """
         url = path
         if not path.startswith(("http://", "https://")):
             url = f"{self.base_url}/{path.lstrip('/')}"
         h = {"Accept": "application/fhir+json"}
+        token = self.token if token == "" else token
         if token is not None:
-            h["Authorization"] = f"Bearer {token or self.token}"
+            h["Authorization"] = f"Bearer {token}"
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -350,7 +364,7 @@ def as_transaction(bundle: dict) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _settings(port: int, workdir: Path, token: str, db_path: Path) -> dict:
+def _settings(port: int, workdir: Path, token: str | None, db_path: Path) -> dict:
     return {
         "base_url": f"http://127.0.0.1:{port}/fhir",
         "host": "127.0.0.1",
@@ -359,7 +373,8 @@ def _settings(port: int, workdir: Path, token: str, db_path: Path) -> dict:
         "db_path": str(db_path),
         "own_private_key_path": str(workdir / "keys" / "sekmet_private.pem"),
         "simulator": {"enabled": False},  # no synthetic dispenses/results reacting to our writes
-        "server_auth": {"types": ["bearer"], "tokens": [token]},
+        # no token: sekmet's "none" scheme answers every call, as an unlaunched sandbox needs
+        "server_auth": {"types": ["bearer"], "tokens": [token]} if token else {"types": ["none"]},
         "validation": {"inbound": "strict"},
         # traffic log, browsable at http://127.0.0.1:PORT/ui/traffic: handy when a test fails
         "log_inbound": True,
@@ -374,16 +389,17 @@ def _set_pdeathsig() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start(port: int, workdir: Path, token: str, *, venv_dir: Path = DEFAULT_VENV,
+def start(port: int, workdir: Path, token: str | None, *, venv_dir: Path = DEFAULT_VENV,
           timeout: float = DEFAULT_TIMEOUT, die_with_parent: bool = True) -> FhirServer:
     """Start sekmet on 127.0.0.1:``port`` with a fresh SQLite db in ``workdir``; wait for it.
 
-    ``port=0`` picks a free port. Installs the server first if needed. ``die_with_parent`` asks the
-    kernel to SIGTERM the server when the thread that called start() exits (call it from the main
-    thread, as pytest fixtures are). Raises FhirServerError, with the server log tail, on failure.
+    ``port=0`` picks a free port. ``token=None`` serves without auth. Installs the server first if
+    needed. ``die_with_parent`` asks the kernel to SIGTERM the server when the thread that called
+    start() exits (call it from the main thread, as pytest fixtures are). Raises FhirServerError,
+    with the server log tail, on failure.
     """
-    if not token:
-        raise FhirServerError("a non-empty bearer token is required")
+    if token == "":
+        raise FhirServerError("the bearer token is empty: give one, or None to serve without auth")
     exe = install(venv_dir)
     port = port or free_port()
     if not _port_free(port):
@@ -456,48 +472,142 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     pi = sub.add_parser("install", help=f"create the venv and pip install {PACKAGE}")
     pi.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    ps = sub.add_parser("serve", help="run the server in the foreground until Ctrl-C")
-    ps.add_argument("--port", type=int, default=8090, help="0 = any free port (default 8090)")
-    ps.add_argument("--token", default=os.environ.get("FHIR_SERVER_TOKEN", "dev-token"))
-    ps.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory")
-    ps.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    ps.add_argument("--load", type=Path, action="append", default=[],
-                    help="Bundle JSON file to load (repeatable)")
+    _server_arguments(sub.add_parser("serve", help="run the server in the foreground until Ctrl-C"),
+                      "default: a temporary directory")
+    _server_arguments(sub.add_parser("start", help="start the server, wait until it answers with the "
+                                                   "bundles loaded, and leave it running"),
+                      f"default: {RUN_DIR.relative_to(REPO_ROOT)}/PORT")
+    pstop = sub.add_parser("stop", help="stop a server that `start` left running")
+    pstop.add_argument("--port", type=int, default=8090)
+    pstop.add_argument("--workdir", type=Path, default=None, help="the one given to start, if any")
     a = p.parse_args(argv)
+    commands = {"install": _install, "serve": _serve, "start": _start_detached, "stop": _stop_detached}
     try:
-        if a.cmd == "install":
-            print(install(a.venv))
-            return 0
-        tmp = None
-        if a.workdir is None:
-            tmp = tempfile.TemporaryDirectory(prefix="fhir-server-")
-            a.workdir = Path(tmp.name)
-        # Ctrl-C and SIGTERM both end the foreground loop through KeyboardInterrupt (explicitly set:
-        # a shell's background job inherits SIGINT as ignored).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        server = start(a.port, a.workdir, a.token, venv_dir=a.venv)
-        try:
-            for f in a.load:
-                server.load(json.loads(f.read_text()))
-                print(f"loaded {f} ({server.last_load_mode})")
-            print(f"FHIR base {server.base_url}  token {server.token}  pid {server.pid}  "
-                  f"log {server.log_path}  (up in {server.startup_seconds:.1f}s; Ctrl-C stops)",
-                  flush=True)
-            while server.running:
-                time.sleep(0.5)
-            print(f"server exited with code {server.process.returncode}\n{server.log_tail()}",
-                  file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            server.stop()
-            if tmp:
-                tmp.cleanup()
+        return commands[a.cmd](a)
     except FhirServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+def _server_arguments(parser: argparse.ArgumentParser, workdir_help: str) -> None:
+    parser.add_argument("--port", type=int, default=8090, help="default 8090")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--token", default=os.environ.get("FHIR_SERVER_TOKEN", "dev-token"),
+                      help="the bearer token it accepts (default: $FHIR_SERVER_TOKEN or dev-token)")
+    auth.add_argument("--no-token", dest="token", action="store_const", const=None,
+                      help="accept every call without a token (the CDS Hooks sandbox sends none)")
+    parser.add_argument("--workdir", type=Path, default=None, help=workdir_help)
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--load", type=Path, action="append", default=[],
+                        help="Bundle JSON file to load (repeatable)")
+
+
+def _install(a: argparse.Namespace) -> int:
+    print(install(a.venv))
+    return 0
+
+
+def _load_all(server: FhirServer, files: list[Path]) -> None:
+    for f in files:
+        server.load(json.loads(f.read_text()))
+        print(f"loaded {f} ({server.last_load_mode})")
+
+
+def _describe(server: FhirServer) -> str:
+    auth = f"token {server.token}" if server.token else "no token needed"
+    return (f"FHIR base {server.base_url}  {auth}  pid {server.pid}  log {server.log_path}  "
+            f"(up in {server.startup_seconds:.1f}s)")
+
+
+def _serve(a: argparse.Namespace) -> int:
+    tmp = None
+    if a.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="fhir-server-")
+        a.workdir = Path(tmp.name)
+    # Ctrl-C and SIGTERM both end the foreground loop through KeyboardInterrupt (explicitly set:
+    # a shell's background job inherits SIGINT as ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server = start(a.port, a.workdir, a.token, venv_dir=a.venv)
+    try:
+        _load_all(server, a.load)
+        print(f"{_describe(server)}; Ctrl-C stops it", flush=True)
+        while server.running:
+            time.sleep(0.5)
+        print(f"server exited with code {server.process.returncode}\n{server.log_tail()}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        if tmp:
+            tmp.cleanup()
+
+
+PID_FILE = "server.pid"
+
+
+def _start_detached(a: argparse.Namespace) -> int:
+    """Start, load, and return with the server still running: a README block can go on with the
+    next command knowing the server answers."""
+    if a.port == 0:
+        raise FhirServerError("start needs a fixed --port (stop finds the server by it)")
+    workdir = a.workdir or RUN_DIR / str(a.port)
+    if _running_pid(workdir) is not None:
+        raise FhirServerError(f"a server started here is still running: "
+                              f"scripts/fhir_server.py stop --port {a.port}")
+    server = start(a.port, workdir, a.token, venv_dir=a.venv, die_with_parent=False)
+    try:
+        _load_all(server, a.load)
+    except BaseException:
+        server.stop()
+        raise
+    (workdir / PID_FILE).write_text(f"{server.pid}\n")
+    _STARTED.remove(server)  # it outlives this command: `stop` ends it
+    print(f"{_describe(server)}; stop it with: scripts/fhir_server.py stop --port {a.port}", flush=True)
+    return 0
+
+
+def _stop_detached(a: argparse.Namespace) -> int:
+    workdir = a.workdir or RUN_DIR / str(a.port)
+    pid = _running_pid(workdir)
+    if pid is None:
+        print(f"no server started by `start` is running on port {a.port}")
+        (workdir / PID_FILE).unlink(missing_ok=True)
+        return 0
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    (workdir / PID_FILE).unlink(missing_ok=True)
+    print(f"stopped the FHIR server on port {a.port} (pid {pid})")
+    return 0
+
+
+def _running_pid(workdir: Path) -> int | None:
+    """The pid recorded by `start` in `workdir`, if that process still runs with this workdir's
+    settings (a pid reused by another program is never signalled)."""
+    try:
+        pid = int((workdir / PID_FILE).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    settings = str((workdir / "settings.yaml").resolve()).encode()
+    return pid if settings in cmdline.split(b"\0") and _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its new parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 if __name__ == "__main__":

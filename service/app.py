@@ -11,6 +11,7 @@ from flask_cors import CORS
 
 from cards.engine import Engine
 from service import observability
+from service.docs import docs_blueprint
 from service.guard import auth_policy, install_guard
 from service.registry import Registry, default_registry
 from service.settings import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST", "OPTIONS"],
          allow_headers=["Content-Type", "Authorization"], max_age=600)
     app.register_blueprint(bp)
+    app.register_blueprint(docs_blueprint())
     register_error_handlers(app)
     if settings.today:
         log.warning("CDS_TODAY=%s: every date rule runs as if today were that day", settings.today)

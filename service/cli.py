@@ -1,4 +1,4 @@
-"""`acne-scar-cds`: the reviewers' command line.
+"""`acne-scar-cds`: the reviewers' command line (also `python -m service`).
 
     acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
     acne-scar-cds evaluate BUNDLE.json --json      # the CDS Hooks response
@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cards.engine import Engine
@@ -29,11 +32,25 @@ from service.settings import Settings, SettingsError
 from service.store import Store
 
 MARK = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
+DESCRIPTION = ("Ice-pick acne scar guidance without the server: the cards a patient's FHIR data gets, "
+               "what clinicians did with them, and the database schema.")
+EXAMPLES = """examples:
+  acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
+  acne-scar-cds evaluate BUNDLE.json --json      the CDS Hooks response
+  acne-scar-cds feedback-report --service acne-scar-treatment
+  acne-scar-cds migrate                          apply database migrations to DATABASE_URL"""
+# CDS Hooks card detail is GitHub-flavoured Markdown (§Card Attributes); the catalogue's text uses
+# bold, emphasis, links and "- " lists. A terminal shows the words, the lists and the link targets.
+MARKDOWN_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"\1"),
+                   (re.compile(r"(?<![\w*])([*_])(\S(?:.*?\S)?)\1(?![\w*])"), r"\2"),
+                   (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"\1 (\2)")]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "acne-scar-cds") -> int:
     """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog="acne-scar-cds", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('acne-scar-cds')}")
     commands = parser.add_subparsers(dest="command", required=True)
     evaluate = commands.add_parser("evaluate", help="print the cards a patient would get")
     evaluate.add_argument("bundle", type=Path, help="a FHIR R4 Bundle (JSON) of one patient's data")
@@ -66,7 +83,8 @@ def _database_command(args: argparse.Namespace) -> int:
         store = Store.from_url(Settings.from_env().database_url)
         store.migrate()
         if args.command == "migrate":
-            print("database is at the latest schema")
+            url = make_url(Settings.from_env().database_url).render_as_string(hide_password=True)
+            print(f"database {url} is at the latest schema")
             return 0
         report = store.report(args.service)
     except (SettingsError, SQLAlchemyError) as exc:
@@ -122,7 +140,7 @@ def format_cards(cards: list[RenderedCard], patient_id: str, today: date) -> str
 
 def _card_text(card: dict[str, Any], card_id: str) -> str:
     lines = [f"[{MARK[card['indicator']]}] {card['summary']}", f"  card: {card_id}"]
-    for line in card.get("detail", "").splitlines():
+    for line in map(plain_text, card.get("detail", "").splitlines()):
         hanging = "    " if line.startswith("- ") else "  "
         lines += textwrap.wrap(line, 96, initial_indent="  ", subsequent_indent=hanging,
                                break_on_hyphens=False) or [""]
@@ -133,6 +151,14 @@ def _card_text(card: dict[str, Any], card_id: str) -> str:
     for link in card.get("links", []):
         lines.append(f"  > {link['label']}: {link['url']}")
     return "\n".join(lines).rstrip()
+
+
+def plain_text(markdown: str) -> str:
+    """One line of card Markdown as a terminal shows it: no emphasis markers, links as
+    "text (url)"; list markers and everything else stay."""
+    for pattern, replacement in MARKDOWN_INLINE:
+        markdown = pattern.sub(replacement, markdown)
+    return markdown
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from service.fhir_servers import AllowedFhirServers
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("acne_scar_cds")
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml"}
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/docs/"}
+OPEN_PREFIXES = ("/docs",)  # the API docs page, its redirect and its scripts: a browser sends no JWT
 
 
 def auth_policy(settings: Settings) -> AuthPolicy | None:
@@ -51,7 +52,7 @@ def install_guard(app: Flask, policy: AuthPolicy | None, settings: Settings) -> 
 
     @app.before_request
     def authenticate() -> None:
-        if request.method == "OPTIONS" or request.path in OPEN_PATHS:
+        if request.method == "OPTIONS" or request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""

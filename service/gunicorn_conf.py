@@ -1,11 +1,10 @@
 """gunicorn settings for `make run`, `make bench` and the Docker image.
 
-Environment: HOST, PORT, WEB_CONCURRENCY (workers; default 2 x CPUs + 1, gunicorn's advice for
-workers that also wait on FHIR servers), GUNICORN_TIMEOUT. The settings are checked and
-migrations run once in the master before workers fork (`on_starting`): a bad setting stops the
-server with one line saying what to set (not a traceback per worker), and workers never race
-to create tables. Prometheus metrics are collected across workers through
-PROMETHEUS_MULTIPROC_DIR.
+Environment: HOST, PORT, WEB_CONCURRENCY (workers; default 2 x usable CPUs + 1, see
+service/workers.py), GUNICORN_TIMEOUT. The settings are checked and migrations run once in the
+master before workers fork (`on_starting`): a bad setting stops the server with one line saying
+what to set (not a traceback per worker), and workers never race to create tables. Prometheus
+metrics are collected across workers through PROMETHEUS_MULTIPROC_DIR.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from service.settings import Settings
 
+from service.workers import default_workers
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
 # gunicorn's sync worker, plus a read timeout on client sockets and JSON error pages.
 worker_class = "service.gunicorn_worker.JsonSyncWorker"
 threads = 1
@@ -29,6 +30,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "10"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long.
 graceful_timeout = 10
 accesslog = None  # the app logs one structured JSON line per request
+# gunicorn's own lines (start, workers, signals) as JSON like the app's, on stderr. gunicorn
+# merges this over its defaults key by key, so each key is given whole.
+logconfig_dict = {
+    "formatters": {"json": {"()": "service.logformat.json_formatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+                # a logging config switches gunicorn's access log on: nowhere to write it
+                "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False}},
+}
 
 _created_metrics_dir: list[str] = []  # the directory this master made, removed on exit
 

@@ -17,21 +17,15 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
-from pythonjsonlogger.json import JsonFormatter
 
 from service import metrics
+from service.logformat import json_formatter
 
 log = logging.getLogger("acne_scar_cds")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 # What the views and the error map add to the line; an error answer carries its code and message
 # (the reason an operator needs), which never hold patient data or tokens.
 LOGGED = ("service_id", "hook_instance", "cards", "fetched", "error", "reason")
-
-
-def json_formatter() -> JsonFormatter:
-    """The log line format: {"time", "level", "event", ...fields}."""
-    return JsonFormatter("{asctime}{levelname}{message}", style="{",
-                         rename_fields={"asctime": "time", "levelname": "level", "message": "event"})
 
 
 def configure_logging(level: str) -> None:

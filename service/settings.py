@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +81,25 @@ def _non_negative_int(value: str) -> int:
     return parsed
 
 
+def default_database_url() -> str:
+    """The embedded SQLite file in the user's data directory (XDG Base Directory: $XDG_DATA_HOME,
+    else ~/.local/share), so the service and `acne-scar-cds migrate` find the same database
+    whatever folder they are started from."""
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data_home):  # the XDG spec: a relative path is to be ignored
+        data_home = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return "sqlite:///" + os.path.join(data_home, "acne-scar-cds", "acne-scar-cds.sqlite3")
+
+
+def _database_url(value: str) -> str:
+    """PostgreSQL URLs as platforms hand them out (`postgres://`, `postgresql://`) name no
+    driver, and SQLAlchemy would look for psycopg2 (or fail on `postgres`): use psycopg 3."""
+    scheme, separator, rest = value.partition("://")
+    if separator and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return value
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         parsed = kind(value)
@@ -107,7 +126,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     today: date | None = None
     log_level: str = "INFO"
-    database_url: str = "sqlite:///data/acne-scar-cds.sqlite3"
+    database_url: str = field(default_factory=default_database_url)
     migrate_on_start: bool = True
     feedback_keep_comments: bool = False
     auth_mode: str = "off"
@@ -151,7 +170,7 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "cors_origins": ("CORS_ORIGINS", _csv),
     "today": ("CDS_TODAY", date.fromisoformat),
     "log_level": ("LOG_LEVEL", str.upper),
-    "database_url": ("DATABASE_URL", str),
+    "database_url": ("DATABASE_URL", _database_url),
     "migrate_on_start": ("DB_MIGRATE_ON_START", _flag),
     "feedback_keep_comments": ("FEEDBACK_KEEP_COMMENTS", _flag),
     "auth_mode": ("AUTH_MODE", _choice("off", "required")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,33 @@ def test_console_script_is_installed(bundle: Path) -> None:
     done = subprocess.run([str(exe), "evaluate", str(bundle), "--today", "2026-11-26"],
                           capture_output=True, text=True, check=True)
     assert "[INFO] Ice-pick acne scars" in done.stdout
+
+
+def test_evaluate_shows_the_detail_as_text_not_markdown(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Card detail is Markdown (CDS Hooks §Card Attributes); a terminal shows words and lists."""
+    main(["evaluate", str(bundle), "--today", "2026-11-26"])
+    out = capsys.readouterr().out
+    assert "**" not in out and "_Evidence" not in out
+    assert "\n  Based on:\n  - MedicationStatement/iso1: isotretinoin" in out
+    assert "\n  Evidence: " in out
+
+
+def test_help_is_plain_text_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "`" not in out
+    assert "acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26" in out
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"acne-scar-cds {version('acne-scar-cds')}"
+
+
+def test_python_dash_m_service_is_the_same_command(bundle: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "service", "evaluate", str(bundle), "--today", "2026-11-26"],
+                          capture_output=True, text=True, check=True)
+    assert "[WARNING] Isotretinoin last dose 2026-09-26" in done.stdout
