@@ -31,20 +31,23 @@ UNKNOWN_WORDS = re.compile(r"\b(unknown|not known|unsure|uncertain|not asked|dec
 
 
 def fitzpatrick_type(text: str | None) -> int | None:
-    """The Fitzpatrick type (1-6) a text names, or None when it names none or two different ones."""
+    """The Fitzpatrick type (1-6) a text names, or None when it names none. A text naming
+    several ("IV-V", "type III or IV") is read as the darkest: R4 is the cautious side, as for
+    two readings on one day."""
     if not text:
         return None
     found = {_numeral(m) for m in NAMED_TYPE.findall(text)}
     if (bare := BARE_TYPE.match(text)) and _stands_alone(bare.group(1), bare.group("rest")):
         found.add(_numeral(bare.group(1)))
-    return found.pop() if len(found) == 1 else None
+        found |= {_numeral(m) for m in RANGE.findall(bare.group("rest"))[:1]}
+    return max(found) if found else None
 
 
 def _stands_alone(token: str, rest: str) -> bool:
-    """A leading numeral is a type when the end or a separator follows it ("V - brown"), or a
-    word ("V brown"), except after a bare "I" ("I burn easily" names no type); "IV-V" is a range."""
+    """A leading numeral is a type when the end, a separator or a range follows it ("V - brown",
+    "IV-V"), or a word ("V brown"), except after a bare "I" ("I burn easily" names no type)."""
     if RANGE.match(rest):
-        return False
+        return True
     return bool(SEPARATOR.match(rest)) or (token.upper() != "I" and rest[:1].isspace() and rest.strip()[:1].isalpha())
 
 
@@ -54,7 +57,7 @@ def _numeral(token: str) -> int:
 
 def skin_type_answer(obs: Any) -> int | None:
     """A Fitzpatrick Observation's answer (1-6): valueInteger or valueQuantity 1-6, or a string,
-    concept text, code or display naming the type. Different readings: None (not a guess)."""
+    concept text, code or display naming the type."""
     numbers = [obs.valueInteger] + ([obs.valueQuantity.value] if obs.valueQuantity is not None else [])
     found = {int(n) for n in numbers if n is not None and int(n) == n and 1 <= n <= 6}
     if any(n is not None and n not in found for n in numbers):
@@ -62,7 +65,7 @@ def skin_type_answer(obs: Any) -> int | None:
     concept = obs.valueCodeableConcept
     words = [obs.valueString, *texts_of(concept), *(c.code for c in codings_of(concept))]
     found |= {t for w in words if (t := fitzpatrick_type(w)) is not None}
-    return found.pop() if len(found) == 1 else None
+    return max(found) if found else None  # different readings: the darkest (R4, the cautious side)
 
 
 def pregnancy_answer(obs: Any, terminology: Terminology) -> PregnancyAnswer | None:

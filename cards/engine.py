@@ -23,6 +23,8 @@ from cards.resources import RawResource, Selector, select_and_validate
 from cards.rules import SAFETY_RULES, records_of_another_patient
 from cards.terminology import Terminology
 
+SCAR_TOPICS = frozenset({"acne-scar", "skin-scar-unspecified"})
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -59,9 +61,10 @@ class Engine:
     ) -> list[RenderedCard]:
         """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
         if record.scarring is None:
-            # Silence, unless records of another patient came with the chart: one of them may
-            # hold this patient's scarring, and the EHR team must hear of it (GUIDELINE §1).
-            foreign = records_of_another_patient(record, today)
+            # Silence (GUIDELINE §1), unless a record of another patient that came with the chart
+            # is an acne scar: it may be this patient's, mislabelled, and the EHR team must hear.
+            scar = any(u.foreign and u.topics & SCAR_TOPICS for u in record.unread)
+            foreign = records_of_another_patient(record, today) if scar else None
             return [render(foreign, self.catalogue, make_uuid)] if foreign else []
         findings = [f for rule in SAFETY_RULES if (f := rule(record, today)) is not None]
         blocks = [b for f in findings for b in f.blocks]

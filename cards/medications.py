@@ -31,7 +31,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from cards.concepts import Evidence, codings_of, reference_of, texts_of
 from cards.dates import add_months, to_date
 from cards.reading import DATA_ABSENT_REASON
-from cards.resources import MEDICATION_SETS, Unread, medication_key
+from cards.resources import MEDICATION, MEDICATION_SETS, Unread, medication_key
 from cards.terminology import Terminology
 
 Status = Literal["none", "current", "past", "unknown"]
@@ -198,10 +198,14 @@ def isotretinoin_exposure(
     return IsotretinoinExposure()
 
 
-def unidentified(resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date) -> tuple[Course, ...]:
+def unidentified(resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date,
+                 unread: Sequence[Unread] = ()) -> tuple[Course, ...]:
     """Medication records whose medication cannot be identified, as courses: for all the service
-    can tell, each could be isotretinoin (GUIDELINE §1). `recent` says which matter to R3."""
-    found = []
+    can tell, each could be isotretinoin (GUIDELINE §1). `recent` says which matter to R3. A
+    medication record that could not be read at all, and mentions no medication the rules know,
+    is one too, of unknown dates."""
+    found = [Course("unknown", None, None, Evidence(u.reference, f"could not be identified: {u.reason}"))
+             for u in unread if u.about(MEDICATION) and not u.about(*MEDICATION_SETS)]
     for use in _uses(resources):
         concept = concept_of(use, resources)
         if is_unidentified(concept, terminology):
@@ -214,9 +218,9 @@ def unidentified(resources: Sequence[FHIRResourceModel], terminology: Terminolog
 def recent(courses: Sequence[Course], today: date) -> tuple[Evidence, ...]:
     """The courses that could fall within the 6 months before today (R3): current, last dose
     unknown, or ended since."""
-    since = add_months(today, -ISOTRETINOIN_WAIT_MONTHS)
-    return tuple(c.evidence for c in courses
-                 if c.state != "past" or (c.last_dose is not None and c.last_dose >= since))
+    # As for isotretinoin itself (R3): within while today is before last dose + 6 months.
+    return tuple(c.evidence for c in courses if c.state != "past" or c.last_dose is None
+                 or today < add_months(c.last_dose, ISOTRETINOIN_WAIT_MONTHS))
 
 
 def _course(use: MedicationUse, concept: MedicationConcept, today: date) -> Course:

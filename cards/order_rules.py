@@ -78,12 +78,17 @@ def peel_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence
     """R3 (v2): a medium or deep chemical peel within 6 months of isotretinoin. No consensus
     addresses it (Spring 2017 and Waldman 2017 found no reason to delay superficial peels only)
     and the label advises 6 months: information for the clinician's judgement, no removal."""
-    if not _has(order, "isotretinoin-judgement") or not _within_isotretinoin_window(record, today):
+    if not _has(order, "isotretinoin-judgement"):
         return None
     exposure = record.isotretinoin
-    params = {"when": f"last dose {exposure.last_dose.isoformat()}" if exposure.status == "past" and exposure.last_dose
-              else "current or last dose unknown"}
-    return Finding("order-peel-after-isotretinoin", params, _basis(order, *exposure.evidence))
+    if _within_isotretinoin_window(record, today):
+        when = (f"last dose {exposure.last_dose.isoformat()}" if exposure.status == "past" and exposure.last_dose
+                else "current or last dose unknown")
+        return Finding("order-peel-after-isotretinoin", {"when": when}, _basis(order, *exposure.evidence))
+    if unidentified := record.unidentified_within(today):  # GUIDELINE §1: it could be isotretinoin
+        return Finding("order-peel-after-isotretinoin", {"when": "a medication on record could not be identified"},
+                       _basis(order, *unidentified))
+    return None
 
 
 def retinoid_in_pregnancy(record: PatientRecord, order: Order, batch: Sequence[Order],
@@ -185,7 +190,8 @@ def procedure_with_herpes(record: PatientRecord, order: Order, batch: Sequence[O
             return Finding("order-herpes-active-site", basis=_basis(order, *record.herpes_active))
         return Finding("order-herpes-active", basis=_basis(order, *record.herpes_active),
                        suggestions=(_remove(order, content),))
-    if not _has(order, "hsv-risk") or any(o.antiviral for o in batch):
+    at_risk = _has(order, "hsv-risk") if record.herpes_history else _has(order, "full-face-resurfacing")
+    if not at_risk or any(o.antiviral for o in batch):
         return None
     if record.antivirals:
         return Finding("order-antiviral-on-record", basis=_basis(order, *record.antivirals))
@@ -207,10 +213,19 @@ def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
                       resource, recommended=True)
 
 
+def unreadable_draft(record: PatientRecord, order: Order, batch: Sequence[Order],
+                     today: date, content: PlanContent) -> Finding | None:
+    """GUIDELINE §1 (v2): a draft order of which nothing could be read cannot be checked by any
+    rule; silence would read as "this order is safe", so a warning says so."""
+    if not order.unreadable:
+        return None
+    return Finding("order-unreadable", basis=_basis(order))
+
+
 ORDER_RULES: tuple[OrderRule, ...] = (
     retinoid_in_pregnancy, procedure_in_pregnancy, procedure_over_active_acne, procedure_after_isotretinoin,
     peel_after_isotretinoin, isotretinoin_before_planned_procedure, procedure_in_skin_of_colour,
-    procedure_with_keloid_history, procedure_with_herpes,
+    procedure_with_keloid_history, procedure_with_herpes, unreadable_draft,
 )
 # One antiviral course covers the session; one check of the course on record is enough.
 ONCE_PER_BATCH = ("order-herpes-prophylaxis", "order-resurfacing-prophylaxis", "order-antiviral-on-record")

@@ -90,6 +90,7 @@ class Order:
     occurrence: date | None = None
     course_end: date | None = None  # a medication order's last planned dose, when its bounds say
     unidentified: bool = False  # a medication order whose medication cannot be identified
+    unreadable: bool = False  # a draft of which nothing could be read: no rule could check it
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.label}"
@@ -130,7 +131,8 @@ def with_unread(orders: Sequence[Order], unread: Sequence[Unread]) -> list[Order
             retinoid=order.retinoid or u.about(*RETINOID_SETS),
             antiviral=order.antiviral or u.about("hsv-antiviral"),
             unidentified=order.unidentified or (u.reference.startswith("MedicationRequest/")
-                                                and not u.about(*RETINOID_SETS, "hsv-antiviral")))
+                                                and not u.about(*RETINOID_SETS, "hsv-antiviral")),
+            unreadable=order.unreadable or u.whole)
     return list(by_reference.values())
 
 

@@ -72,7 +72,10 @@ def treatment_plan(
     retinoid, retinoid_withheld = _retinoid(record, blocks, content)
     basis = scarring.evidence + tuple(e for e in (scarring.grade_evidence,) if e)
     basis += tuple(e for e in (record.skin_type.evidence if record.skin_type else None,) if e)
-    resurfacing = any("hsv-risk" in content.procedures[c].cautions for c in allowed)
+    # R7 (v2): antiviral prophylaxis for every patient having full-face resurfacing; with a
+    # herpes history, for any procedure at risk (the R7 card says so too).
+    caution = "hsv-risk" if record.herpes_history or record.herpes_active else "full-face-resurfacing"
+    resurfacing = any(caution in content.procedures[c].cautions for c in allowed)
     return Finding(
         card=variant,
         params={"scar_years": str(_scar_years(scarring, today) or "")},

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
 from pydantic import ValidationError
 
@@ -45,6 +46,9 @@ DATE_KEYS = frozenset({
 R5_MEDICATION = {"concept": "medicationCodeableConcept", "reference": "medicationReference"}
 
 Path = tuple[str | int, ...]
+# What fhir.resources raises, besides ValidationError, on input it cannot model: nesting deeper
+# than Python recurses, a contained resource of a type FHIR does not define (fhir_core: KeyError).
+UNREADABLE = (RecursionError, KeyError, TypeError, ValueError, AttributeError)
 MISSING = ("missing", "model_field_validation.missing")
 # "Medication/iso-1" or "#med" where R4 has a Reference object: only one thing it can mean.
 REFERENCE_TEXT = re.compile(r"^(#[A-Za-z0-9\-.]{1,64}|([A-Za-z]+/[A-Za-z0-9\-.]{1,64}))\Z")
@@ -53,6 +57,24 @@ REFERENCE_ELEMENTS = frozenset({"subject", "patient", "encounter", "requester", 
 
 def _names_a_reference(step: str | int) -> bool:
     return isinstance(step, str) and (step.endswith("Reference") or step in REFERENCE_ELEMENTS)
+
+
+def _is_resource(item: Any) -> bool:
+    """A contained resource of a type FHIR R4 defines (fhir_core fails with a KeyError on others)."""
+    kind = item.get("resourceType") if isinstance(item, dict) else None
+    if not isinstance(kind, str):
+        return False
+    try:
+        get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return "a part of it (a contained resource?) is of a kind FHIR R4 does not define"
 
 
 def absent() -> dict[str, Any]:
@@ -74,13 +96,16 @@ class Reading:
 def read(model: type[FHIRResourceModel], data: dict[str, Any]) -> Reading:
     """Validate `data` with `model`, repairing and leaving out what must be (module doc)."""
     dates = list(_non_string_dates(data))
+    contained = data.get("contained")
+    if isinstance(contained, list):  # another shape is the validator's to report
+        dates += [("contained", i) for i, item in enumerate(contained) if not _is_resource(item)]
     if not dates:
         try:
             return Reading(model.model_validate(data), data)  # the common case: valid as sent
         except ValidationError as exc:
             first: ValidationError | None = exc
-        except RecursionError:
-            return Reading(None, data, problems=("nested too deeply to read",))
+        except UNREADABLE as exc:
+            return Reading(None, data, problems=(_unreadable(exc),))
     else:
         first = None
     return _read_repaired(model, copy.deepcopy(data), dates, first)
@@ -90,18 +115,19 @@ def _read_repaired(model: type[FHIRResourceModel], data: dict[str, Any], dates: 
                    error: ValidationError | None) -> Reading:
     repairs: list[str] = []
     problems: list[str] = []
-    for path in dates:
+    for path in sorted(dates, reverse=True):  # list items last first, so positions stay right
         _get(data, path[:-1]).pop(path[-1])
-        problems.append(f"{_dotted(path)}: a number where FHIR R4 has a date")
-    tried: set[tuple[str, Path]] = set()
+        problems.append(f"{_dotted(path)}: " + ("not a resource FHIR R4 defines" if path[0] == "contained"
+                                               else "a number where FHIR R4 has a date"))
+    tried: set[tuple[str, Path, str]] = set()
     for _ in range(MAX_PASSES):
         if error is None:
             try:
                 return Reading(model.model_validate(data), data, tuple(repairs), tuple(problems))
             except ValidationError as exc:
                 error = exc
-            except RecursionError:
-                return Reading(None, data, tuple(repairs), (*problems, "nested too deeply to read"))
+            except UNREADABLE as exc:
+                return Reading(None, data, tuple(repairs), (*problems, _unreadable(exc)))
         removed: list[Path] = []
         fixes = [f for e in error.errors() if (f := _fix(data, e, tried, removed)) is not None]
         if not fixes:
@@ -114,7 +140,7 @@ def _read_repaired(model: type[FHIRResourceModel], data: dict[str, Any], dates: 
     return Reading(None, data, tuple(repairs), (*problems, *left))
 
 
-def _fix(data: dict[str, Any], error: Any, tried: set[tuple[str, Path]],
+def _fix(data: dict[str, Any], error: Any, tried: set[tuple[str, Path, str]],
          removed: list[Path]) -> tuple[str, str] | None:
     """Change `data` so that this validation error cannot recur; ("repair" | "problem", note),
     or None when nothing sensible can be done (the same error at the same place twice). Items of
@@ -123,9 +149,9 @@ def _fix(data: dict[str, Any], error: Any, tried: set[tuple[str, Path]],
     # A missing element is not in the data: resolve its parent, then name it.
     path = (*_resolve(data, loc[:-1]), loc[-1]) if kind in MISSING and loc else _resolve(data, loc)
     message = _plain(kind, str(error["msg"]))
-    if (kind, path) in tried:
+    if (kind, path, message) in tried:
         return None
-    tried.add((kind, path))
+    tried.add((kind, path, message))
     where = _dotted(path) or "(resource)"
     value = _get(data, path)
     if kind == "list_type" and path and not isinstance(value, list):

@@ -160,14 +160,14 @@ def build_record(
                      if terminology["keloid"].matches(codings_of(c.code)))
         + _cautious(unread, "keloid", "treated as a keloid history"),
         herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
-                            if is_active_condition(c)),
+                            if is_active_condition(c))
+        + _cautious(unread, "herpes-simplex", "read as active: check for active lesions"),
         herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes
-                             if not is_active_condition(c))
-        + _cautious(unread, "herpes-simplex", "check for active lesions"),
+                             if not is_active_condition(c)),
         planned_procedures=tuple(o for o in read_orders(_planned(resources), reader, terminology)
                                  if o.procedure is not None),
         antivirals=medications.antivirals(resources, terminology),
-        unidentified_medications=medications.unidentified(resources, terminology, today),
+        unidentified_medications=medications.unidentified(resources, terminology, today, unread),
         foreign=foreign_records(unread),
         unread=unread,
         left_out=selection.left_out,
@@ -245,14 +245,18 @@ def _is_acne_scar(condition: Condition, terminology: Terminology, has_acne: bool
         return any(terminology["acne-scar"].has_text(t) for t in texts_of(condition.code))
     if not terminology["skin-scar-unspecified"].matches(codings):
         return False
-    texts = [condition_text(condition) or ""] + [n.text or "" for n in condition.note or []]
-    return has_acne or any(ACNE_WORD.search(t) for t in texts)
+    return has_acne or any(ACNE_WORD.search(t) for t in _words(condition))
+
+
+def _words(condition: Condition) -> list[str]:
+    """What a Condition says in words (GUIDELINE §2: its text, every display, its notes)."""
+    return texts_of(condition.code) + [n.text for n in condition.note or [] if n.text]
 
 
 def _morphologies(condition: Condition, terminology: Terminology) -> set[str]:
     system = terminology.codesystem_url("acne-scar-morphology")
     found = {c.code for c in codings_of(condition.code) if c.system == system}
-    text = " ".join([condition_text(condition) or ""] + [n.text or "" for n in condition.note or []])
+    text = " ".join(_words(condition))
     found |= {m for m, pattern in MORPHOLOGY_TEXT.items() if pattern.search(text)}
     return found & set(MORPHOLOGY_TEXT)
 
@@ -378,9 +382,11 @@ def _pregnancy_status(observations: list[Observation], terminology: Terminology,
     be true (42 weeks for "pregnant", 30 days for "not pregnant"); on one day, a positive answer
     before a negative one. A latest answer that cannot be read makes the status uncertain."""
     answers = [(o, a) for o in observations if terminology["pregnancy-status"].matches(codings_of(o.code))
-               and (a := pregnancy_answer(o, terminology)) not in (None, "unknown")]
+               and (a := pregnancy_answer(o, terminology)) is not None]
     for obs, answer in sorted(answers, reverse=True, key=lambda oa: (_obs_date(oa[0]), oa[1] == "pregnant")):
         when = _obs_date(obs)
+        if answer == "unknown":
+            break  # the latest answer says the status is not known: an older one no longer tells
         words = {"pregnant": "pregnant", "not-pregnant": "not pregnant", "unreadable": "an answer that cannot be read"}
         evidence = (Evidence(f"Observation/{obs.id}", f"pregnancy status: {words[answer]} on {when}"),)
         if answer == "unreadable":

@@ -48,6 +48,10 @@ MODELS: dict[str, type[FHIRResourceModel]] = {
     "ServiceRequest": ServiceRequest,
 }
 MEDICATION_USE = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
+ORDER_KINDS = ("MedicationRequest", "ServiceRequest")
+# Topics of an unreadable record by its kind alone: a medication record (what it is cannot be
+# told), an order (in an order hook, a draft that could not be read).
+MEDICATION, ORDER = "medication", "order"
 CONDITION_SETS = ("acne-scar", "skin-scar-unspecified", "acne", "pregnant", "pregnancy-uncertain", "keloid",
                   "herpes-simplex")
 OBSERVATION_SETS = ("fitzpatrick-skin-type", "scar-grade", "pregnancy-status")
@@ -91,6 +95,7 @@ class Unread:
     reason: str
     topics: frozenset[str]
     foreign: bool = False
+    whole: bool = False  # nothing of it could be read (not only a part)
 
     def about(self, *topics: str) -> bool:
         return not self.foreign and not self.topics.isdisjoint(topics)
@@ -275,7 +280,7 @@ def select_and_validate(
     for raw in _unique(resources, set()):
         kind = raw.data.get("resourceType")
         if not isinstance(kind, str) or not _is_fhir_type(kind):
-            unread += _unread(raw, "its resourceType does not name a FHIR R4 resource type", selector)
+            unread += _unread(raw, "its resourceType does not name a FHIR R4 resource type", selector, whole=True)
         elif kind in MODELS and selector.is_needed(raw.data, medications):
             if _is_other_patients(raw, patient_id):
                 # Needed, so relevant, whatever it mentions: named, never read as this patient's.
@@ -285,7 +290,11 @@ def select_and_validate(
             reading = read(MODELS[kind], raw.data)
             problems = "; ".join(reading.problems)
             if reading.model is None:
-                unread += _unread(raw, f"it is not valid FHIR R4: {problems}", selector)
+                # A medication record or an order is read for what it is, even when it mentions
+                # nothing the rules know: an unreadable one is never "not isotretinoin".
+                always = {MEDICATION: kind in MEDICATION_USE, ORDER: kind in ORDER_KINDS}
+                unread += _unread(raw, f"it could not be read: {problems}", selector,
+                                  frozenset(t for t, yes in always.items() if yes), whole=True)
                 continue
             models.append(_named_as_sent(reading.model, raw))
             if reading.problems:
@@ -306,10 +315,12 @@ def _named_as_sent(model: FHIRResourceModel, raw: RawResource) -> FHIRResourceMo
     return model
 
 
-def _unread(raw: RawResource, reason: str, selector: Selector) -> list[Unread]:
-    """The record as Unread when it mentions anything the rules read; nothing otherwise."""
-    topics = selector.mentions(raw.data)
-    return [Unread(raw.reference, reason, topics)] if topics else []
+def _unread(raw: RawResource, reason: str, selector: Selector, kinds: frozenset[str] = frozenset(),
+            whole: bool = False) -> list[Unread]:
+    """The record as Unread when it mentions anything the rules read (or is of a kind that
+    always counts); nothing otherwise."""
+    topics = selector.mentions(raw.data) | kinds
+    return [Unread(raw.reference, reason, topics, whole=whole)] if topics else []
 
 
 def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawResource]:

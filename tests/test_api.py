@@ -246,3 +246,12 @@ def test_patient_view_response_has_no_null_or_empty_fields(client: FlaskClient) 
     cards = client.post(SERVICE_URL, json=hook_request(icepick_scar(), patient())).get_json()["cards"]
     text = json.dumps(cards)
     assert "null" not in text and '""' not in text and "[]" not in text and "{}" not in text
+
+
+def test_a_record_of_another_patient_without_a_scar_of_this_one_keeps_the_service_silent(
+        client: FlaskClient) -> None:
+    """GUIDELINE §1: no acne scarring, no cards; a foreign record that is no scar changes nothing."""
+    other = {"resourceType": "Condition", "id": "preg", "subject": {"reference": "Patient/someone-else"},
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]}}
+    response = client.post(SERVICE_URL, json=hook_request(other))
+    assert response.status_code == 200 and response.get_json() == {"cards": []}

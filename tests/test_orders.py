@@ -202,10 +202,12 @@ def test_ablative_after_isotretinoin_waits_until_six_months_after_the_last_dose(
     cards = by_order(c for c in all_cards if c["indicator"] == "warning")
 
     assert set(cards) == {laser, punch_out, dermabrasion}, "one card per deferred order"
-    # R7 (v2): prophylaxis for every patient having resurfacing, once for the batch.
+    # R7 (v2): prophylaxis for every patient having full-face resurfacing, once for the batch
+    # (laser punch-out is focal: not full-face).
     [prophylaxis] = [c for c in all_cards if c["indicator"] == "info"]
     assert prophylaxis["summary"].startswith("Resurfacing order: add antiviral prophylaxis")
-    assert all(f"- {r}: draft order" in prophylaxis["detail"] for r in (laser, punch_out, dermabrasion))
+    assert all(f"- {r}: draft order" in prophylaxis["detail"] for r in (laser, dermabrasion))
+    assert f"- {punch_out}: draft order" not in prophylaxis["detail"]
     for reference, (card, *others) in cards.items():
         assert others == []
         assert card["indicator"] == "warning"
@@ -660,3 +662,13 @@ def test_pregnancy_status_uncertain_holds_retinoids_and_procedures_until_confirm
     assert_removes(retinoid, tretinoin)
     assert_removes(procedure, punch, recommended=False)
     assert {"pregnancy-ruled-out"} <= {r["code"] for r in retinoid["overrideReasons"]}
+
+
+def test_a_draft_that_cannot_be_read_at_all_is_said_not_passed_as_safe(client: FlaskClient) -> None:
+    """GUIDELINE §1 (v2): no rule could check it, and silence would read as "safe"."""
+    request = copy.deepcopy(fixture("resurfacing-prophylaxis"))
+    laser = draft(request, "co2-laser")
+    request["context"]["draftOrders"]["entry"][0]["resource"]["contained"] = {"resourceType": "Nope"}
+    [card] = cards_of(client, request)
+    assert card["indicator"] == "warning" and about(card) == laser
+    assert card["summary"] == "This draft order could not be read, so it was not checked: check it before signing"

@@ -16,6 +16,7 @@ from tests.hookdata import RXNORM, icepick_scar, isotretinoin_statement
 TODAY = date(2026, 11, 26)
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
 
 
 def record(engine: Engine, *resources: dict[str, Any]) -> PatientRecord:
@@ -147,7 +148,7 @@ def test_fitzpatrick_answers_are_read_the_way_ehrs_write_them(engine: Engine, va
     assert skin is not None and skin.value == expected
 
 
-@pytest.mark.parametrize("answer", ["brown skin, rarely burns", "I burn easily", "IV-V", "Type 7", "unknown"])
+@pytest.mark.parametrize("answer", ["brown skin, rarely burns", "I burn easily", "Type 7", "unknown"])
 def test_an_answer_naming_no_type_is_not_recorded_never_a_guess(engine: Engine, answer: str) -> None:
     assert record(engine, fitzpatrick("f1", "2026-10-01", valueString=answer)).skin_type is None
 
@@ -266,3 +267,38 @@ def test_grade_observation_outranks_condition_severity(engine: Engine) -> None:
                                   "code": "goodman-baron-grade"}]}, "valueInteger": 4}
     facts = record(engine, icepick_scar(severity="mild"), grade)
     assert facts.scarring is not None and facts.scarring.grade == 4
+
+
+def test_an_unreadable_medication_record_is_a_medication_that_cannot_be_identified(engine: Engine) -> None:
+    """GUIDELINE §1 (v2): a medication record that cannot be read, and names no medication the
+    rules know, is never "not isotretinoin"."""
+    broken = {"resourceType": "MedicationStatement", "id": "ms1", "status": "active",
+              "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": ""},
+              "medicationReference": {"reference": "Medication/x"}, "effectivePeriod": "2026"}
+    facts = record(engine, broken)
+    assert [c.evidence.reference for c in facts.unidentified_medications] == ["MedicationStatement/ms1"]
+    assert facts.unidentified_within(TODAY)
+
+
+def test_a_contained_resource_of_an_unknown_type_is_left_out_not_a_crash(engine: Engine) -> None:
+    statement = dict(isotretinoin_statement(), contained=[{"resourceType": "Nope", "id": "x"}])
+    facts = record(engine, statement)
+    assert facts.isotretinoin.status == "past"
+    assert "contained[0]: not a resource FHIR R4 defines" in facts.left_out["MedicationStatement/iso1"]
+
+
+@pytest.mark.parametrize("answer", ["IV-V", "IV - V", "III/IV"])
+def test_a_fitzpatrick_range_is_read_as_its_darkest_type(engine: Engine, answer: str) -> None:
+    """Two types named: the darker one, as for two readings on one day (R4 is the cautious side)."""
+    skin = record(engine, fitzpatrick("f1", "2026-10-01", valueString=answer)).skin_type
+    assert skin is not None and skin.value == max(4, {"IV-V": 5, "IV - V": 5, "III/IV": 4}[answer])
+
+
+def test_the_latest_pregnancy_answer_unknown_is_not_outweighed_by_an_older_negative(engine: Engine) -> None:
+    def status(oid: str, when: str, code: str) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": oid, "status": "final", "effectiveDateTime": when,
+                "subject": {"reference": "Patient/p1"}, "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
+                "valueCodeableConcept": {"coding": [{"system": SCT, "code": code}]}}
+
+    facts = record(engine, status("older", "2026-11-06", "60001007"), status("newer", "2026-11-25", "261665006"))
+    assert facts.pregnancy.status == "unknown"
