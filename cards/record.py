@@ -144,7 +144,7 @@ def build_record(
     observations = [r for r in resources if isinstance(r, Observation) and _is_fact_obs(r)]
     patient = next((r for r in resources if isinstance(r, Patient)), None)
     birth = to_date(patient.birthDate, "earliest") if patient and patient.birthDate else None
-    herpes = [c for c in conditions if terminology["herpes-simplex"].matches(codings_of(c.code))]
+    herpes = [c for c in conditions if terminology["herpes-simplex"].matches(codings_of(c.code), texts_of(c.code))]
     return PatientRecord(
         patient_id=patient_id,
         birth_date=birth,
@@ -157,7 +157,7 @@ def build_record(
         skin_type=None if _unread(unread, "fitzpatrick-skin-type") else _skin_type(observations, terminology),
         pregnancy=_pregnancy(conditions, observations, terminology, today, unread),
         keloid=tuple(_ev(c, "keloid history") for c in conditions
-                     if terminology["keloid"].matches(codings_of(c.code)))
+                     if terminology["keloid"].matches(codings_of(c.code), texts_of(c.code)))
         + _cautious(unread, "keloid", "treated as a keloid history"),
         herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
                             if is_active_condition(c))
@@ -360,21 +360,25 @@ PAST_PREGNANCY = re.compile(r"\b(history|previous|prior|past|post[- ]?partum|los
 
 
 def _says_pregnant(condition: Condition, terminology: Terminology) -> str | None:
-    """"pregnant", "uncertain" or None for one Condition. Codes first; words are read only for a
-    Condition coded in words alone, and "not pregnant" is read before "pregnant"."""
+    """"pregnant", "uncertain" or None for one Condition. Codes first, then words ("not pregnant"
+    is read before "pregnant", and a pregnancy in the past is only uncertain)."""
     codings = codings_of(condition.code)
     if terminology["pregnant"].matches(codings):
         return "pregnant"
     if terminology["pregnancy-uncertain"].matches(codings):
         return "uncertain"
-    if codings:
-        return None
     texts = texts_of(condition.code)
     if not any(terminology["pregnant"].has_text(t) for t in texts):
         return None
     if any(terminology["not-pregnant"].has_text(t) for t in texts):
         return None
-    return "uncertain" if any(PAST_PREGNANCY.search(t) for t in texts) else "pregnant"
+    past = any(PAST_PREGNANCY.search(t) for t in texts)
+    if codings:
+        # A code the value sets do not hold, whose words say pregnancy (a SNOMED CT child of
+        # 77386006 such as "Normal pregnancy"): uncertain, confirm it (§1). A code for a past
+        # pregnancy ("Personal history of complications of pregnancy") says nothing of now.
+        return None if past else "uncertain"
+    return "uncertain" if past else "pregnant"  # in words only
 
 
 def _pregnancy_status(observations: list[Observation], terminology: Terminology, today: date) -> Pregnancy:

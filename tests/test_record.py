@@ -302,3 +302,25 @@ def test_the_latest_pregnancy_answer_unknown_is_not_outweighed_by_an_older_negat
 
     facts = record(engine, status("older", "2026-11-06", "60001007"), status("newer", "2026-11-25", "261665006"))
     assert facts.pregnancy.status == "unknown"
+
+
+@pytest.mark.parametrize(("system", "code", "display", "status"), [
+    (SCT, "72892002", "Normal pregnancy", "uncertain"),  # a code the value set lacks, words of a pregnancy
+    (ICD, "Z87.59", "Personal history of other complications of pregnancy", "unknown"),  # the past
+    # Not "pregnant" (v2 excludes it), but its words say pregnancy: confirm it.
+    (ICD, "Z3A.00", "Weeks of gestation of pregnancy not specified", "uncertain"),
+    (ICD, "Z34.01", "Encounter for supervision of normal first pregnancy, first trimester", "pregnant"),
+])
+def test_pregnancy_codes_and_their_words(engine: Engine, system: str, code: str, display: str, status: str) -> None:
+    problem = condition("preg", system, code, clinicalStatus={"coding": [{"code": "active"}]})
+    problem["code"]["coding"][0]["display"] = display
+    assert record(engine, problem).pregnancy.status == status
+
+
+@pytest.mark.parametrize(("display", "fact"), [("Herpes labialis", "herpes_active"), ("Keloid", "keloid")])
+def test_herpes_and_keloid_are_read_by_their_words_too(engine: Engine, display: str, fact: str) -> None:
+    """SNOMED CT problem lists: a code the shipped value sets do not hold, whose display names it."""
+    problem = condition("c1", SCT, "1475003" if fact == "herpes_active" else "49420001",
+                        clinicalStatus={"coding": [{"code": "active"}]})
+    problem["code"]["coding"][0]["display"] = display
+    assert getattr(record(engine, problem), fact)
