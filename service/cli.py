@@ -104,6 +104,12 @@ def format_report(report: dict[str, Any]) -> str:
     lines += ["", f"{'suggestion':34} {'card':30} {'offered':>8} {'taken':>6}"]
     for s in report["suggestions"]:
         lines.append(f"{s['suggestion']:34} {s['card']:30} {s['offered']:>8} {s['accepted']:>6}")
+    # Silent and live (CARDS_MODE): how often each card fires, per 100 hook calls of its service.
+    calls = ", ".join(f"{c['service']} {c['mode']} {c['calls']}" for c in report["calls"]) or "none"
+    lines += ["", f"hook calls: {calls}", f"{'card':34} {'mode':7} {'issued':>7} {'per 100 calls':>14}"]
+    for f in report["firing"]:
+        per_100 = "-" if f["per_100_calls"] is None else f"{f['per_100_calls']:g}"
+        lines.append(f"{f['card']:34} {f['mode']:7} {f['issued']:>7} {per_100:>14}")
     return "\n".join(lines)
 
 
