@@ -54,19 +54,24 @@ class Engine:
         selection = select_and_validate(resources, patient_id, self.selector)
         return build_record(patient_id, selection, self.terminology, today, self.reader)
 
-    def evaluate(
-        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
-    ) -> list[RenderedCard]:
-        """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
+    def findings(self, record: PatientRecord, today: date) -> list[Finding]:
+        """What the rules conclude for one patient, before the catalogue words it (the review
+        package reads the blocks): none without acne scarring (GUIDELINE §1)."""
         if record.scarring is None:
             # Silence, unless records of another patient came with the chart: one of them may
             # hold this patient's scarring, and the EHR team must hear of it (GUIDELINE §1).
             foreign = records_of_another_patient(record, today)
-            return [render(foreign, self.catalogue, make_uuid)] if foreign else []
+            return [foreign] if foreign else []
         findings = [f for rule in SAFETY_RULES if (f := rule(record, today)) is not None]
         blocks = [b for f in findings for b in f.blocks]
         findings.append(treatment_plan(record, today, self.plan_content, blocks))
-        return by_severity([render(_annotated(f, record), self.catalogue, make_uuid) for f in findings])
+        return [_annotated(f, record) for f in findings]
+
+    def evaluate(
+        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
+    ) -> list[RenderedCard]:
+        """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
+        return by_severity([render(f, self.catalogue, make_uuid) for f in self.findings(record, today)])
 
     def evaluate_orders(
         self,
