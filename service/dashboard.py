@@ -97,7 +97,8 @@ def bar_chart(title: str, bars: Sequence[Bar], scale: float, label: int = LABEL)
 
 
 def week_chart(title: str, columns: Sequence[Column]) -> Markup:
-    """Acceptance by week: one column per week, 0 to 100 %, the rate and count above it."""
+    """Acceptance by week: one column per week, accepted (green, from the bottom) and overridden
+    (red, above it) as shares of the cards acted on; the rate and count above it."""
     pitch, plot_top, plot, left_axis = 64, 22, 90, 48
     width, height = left_axis + 10 + pitch * len(columns), plot_top + plot + 34
     base = plot_top + plot
@@ -108,16 +109,19 @@ def week_chart(title: str, columns: Sequence[Column]) -> Markup:
                   '<text class="value" x="{t}" y="{y}" text-anchor="end">0%</text>').format(
                a=left_axis, t=left_axis - 4, x=width - 6, y=base, top=plot_top + 4)]
     for n, column in enumerate(columns):
-        left = left_axis + 10 + n * pitch
-        tall = plot * (column.rate or 0.0)
+        left, wide = left_axis + 10 + n * pitch, pitch - 16
+        accepted = plot * (column.rate or 0.0)
         label = "–" if column.rate is None else f"{column.rate:.0%}"
+        bars = (Markup('<rect class="bar-none" x="{x}" y="{top}" width="{w}" height="{h}"/>').format(
+                    x=left, top=plot_top, w=wide, h=plot) if column.rate is None else
+                Markup('<rect class="bar-overridden" x="{x}" y="{top}" width="{w}" height="{o:.1f}"/>'
+                       '<rect class="bar-accepted" x="{x}" y="{y:.1f}" width="{w}" height="{a:.1f}"/>').format(
+                    x=left, top=plot_top, w=wide, o=plot - accepted, y=base - accepted, a=accepted))
         svg.append(Markup(
-            '<g><title>week of {week}: {label} of {acted} acted on</title>'
-            '<rect class="bar-{kind}" x="{x}" y="{y:.1f}" width="{cw}" height="{h:.1f}"/>'
-            '<text class="value" x="{cx}" y="{ly:.1f}" text-anchor="middle">{label} (n={acted})</text>'
+            '<g><title>week of {week}: {label} accepted of {acted} acted on</title>{bars}'
+            '<text class="value" x="{cx}" y="{ly}" text-anchor="middle">{label} (n={acted})</text>'
             '<text x="{cx}" y="{wy}" text-anchor="middle">{short}</text></g>').format(
-            week=column.week, label=label, acted=column.acted, kind="accepted" if column.rate is not None else "none",
-            x=left, y=base - tall, cw=pitch - 16, h=tall, cx=left + (pitch - 16) / 2, ly=base - tall - 5,
+            week=column.week, label=label, acted=column.acted, bars=bars, cx=left + wide / 2, ly=plot_top - 6,
             wy=base + 16, short=column.week[5:]))
     svg.append(Markup("</svg>"))
     return Markup("").join(svg)
@@ -151,7 +155,8 @@ def acceptance_charts(report: Mapping[str, Any]) -> list[Chart]:
         weeks = list(group)
         if any(w["accepted"] + w["overridden"] for w in weeks):
             columns = [Column(w["week"], w["acceptance_rate"], w["accepted"] + w["overridden"]) for w in weeks]
-            charts.append(Chart(f"{card} ({service})", week_chart(f"{card}: acceptance by week", columns)))
+            charts.append(Chart(f"{card} ({service})", week_chart(f"{card}: acceptance by week", columns),
+                                (("accepted", "accepted"), ("overridden", "overridden"))))
     return charts
 
 
