@@ -56,20 +56,25 @@ class Engine:
         selection = select_and_validate(resources, patient_id, self.selector)
         return build_record(patient_id, selection, self.terminology, today, self.reader)
 
-    def evaluate(
-        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
-    ) -> list[RenderedCard]:
-        """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
+    def findings(self, record: PatientRecord, today: date) -> list[Finding]:
+        """What the rules conclude for one patient, before the catalogue words it (the review
+        package reads the blocks): none without acne scarring (GUIDELINE §1)."""
         if record.scarring is None:
             # Silence (GUIDELINE §1), unless a record of another patient that came with the chart
             # is an acne scar: it may be this patient's, mislabelled, and the EHR team must hear.
             scar = any(u.foreign and u.topics & SCAR_TOPICS for u in record.unread)
             foreign = records_of_another_patient(record, today) if scar else None
-            return [render(foreign, self.catalogue, make_uuid)] if foreign else []
+            return [foreign] if foreign else []
         findings = [f for rule in SAFETY_RULES if (f := rule(record, today)) is not None]
         blocks = [b for f in findings for b in f.blocks]
         findings.append(treatment_plan(record, today, self.plan_content, blocks))
-        return by_severity([render(_annotated(f, record), self.catalogue, make_uuid) for f in findings])
+        return [_annotated(f, record) for f in findings]
+
+    def evaluate(
+        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
+    ) -> list[RenderedCard]:
+        """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
+        return by_severity([render(f, self.catalogue, make_uuid) for f in self.findings(record, today)])
 
     def evaluate_orders(
         self,

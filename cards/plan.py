@@ -27,6 +27,8 @@ PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
 GRADE_SECTIONS = {"treatment-plan-ice-pick": "grade-", "treatment-plan-rolling-boxcar": "rolling-boxcar-grade-"}
 OLD_SCAR_YEARS = 5  # R8 (expert opinion: no reference supports it)
 TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
+# R4: with no Fitzpatrick type recorded, the plan itself withholds energy-based procedures.
+SKIN_TYPE_UNKNOWN = Block("energy-based", "R4-skin-type-unknown")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def treatment_plan(
     variant = plan_variant(scarring)
     blocks = list(blocks)
     if record.skin_type is None:
-        blocks.append(Block("energy-based", "R4-skin-type-unknown"))
+        blocks.append(SKIN_TYPE_UNKNOWN)
     codes, first_line = _procedures(scarring, variant, content.catalogue)
     if variant in PROCEDURE_PLANS and record.skin_type is not None and record.skin_type.value >= 4:
         extra = content.catalogue.plans["skin-of-colour"]["by_grade"]["unknown"]

@@ -80,6 +80,7 @@ class Drug:
     route: Mapping[str, str] = field(default_factory=lambda: ORAL)
     quantity: tuple[int, str] | None = None  # (value, unit)
     days: int | None = None
+    by_reference: bool = False  # medicationReference to a Medication the request does not carry
 
 
 Order = Procedure | Drug
@@ -121,10 +122,10 @@ def medication_request(case: str, patient: str, order: Drug) -> dict[str, Any]:
         "id": f"{case}-{order.what}",
         "status": "draft",
         "intent": "order",
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": order.rxnorm[0], "display": order.rxnorm[1]}],
-            "text": order.text,
-        },
+        **({"medicationReference": {"reference": f"Medication/{case}-{order.what}-medication"}} if order.by_reference
+           else {"medicationCodeableConcept": {
+               "coding": [{"system": RXNORM, "code": order.rxnorm[0], "display": order.rxnorm[1]}],
+               "text": order.text}}),
         "subject": {"reference": f"Patient/{patient}"},
         "encounter": {"reference": f"Encounter/{encounter(case)}"},
         "authoredOn": TODAY,
@@ -166,6 +167,9 @@ SUBCISION = Procedure("subcision", "Subcision, rolling scars, cheeks",
 MICRONEEDLING = Procedure("microneedling", "Microneedling 1.5 mm, face, series of 3")
 MICRODERMABRASION = Procedure("microdermabrasion", "Microdermabrasion, face, series of 3")
 MEDIUM_PEEL = Procedure("medium-peel", "35% TCA peel, full face")
+# A draft naming its medication only by a reference the service cannot follow (no display, the
+# Medication neither contained nor prefetched, no fhirServer): what it is cannot be identified.
+UNIDENTIFIED_DRUG = Drug("unidentified-drug", ("", ""), "", "1 capsule by mouth once daily", by_reference=True)
 
 ISOTRETINOIN = Drug("isotretinoin", ("197845", "isotretinoin 40 MG Oral Capsule"),
                     "isotretinoin 40 MG Oral Capsule", "40 mg by mouth once daily with food",
@@ -230,6 +234,14 @@ CASES: tuple[Case, ...] = (
     Case("ablative-with-unidentified-medication", "isotretinoin-medication-unavailable", [CO2_LASER]),
     # v2 R5: pregnancy status uncertain (O21.0): a retinoid and a procedure wait for it
     Case("retinoid-and-procedure-pregnancy-uncertain", "pregnancy-uncertain", [TRETINOIN_GEL, PUNCH_EXCISION]),
+    # Cards no other case shows: isotretinoin current or of unknown last dose and a laser; a
+    # procedure in pregnancy; a medication that cannot be identified in pregnancy; a punch
+    # excision with active herpes (the clinician's judgement at the site)
+    Case("ablative-isotretinoin-current", "isotretinoin-current", [CO2_LASER]),
+    Case("ablative-isotretinoin-last-dose-unknown", "isotretinoin-no-end-date", [LASER_PUNCH_OUT]),
+    Case("procedure-pregnant", "pregnant", [PUNCH_EXCISION]),
+    Case("unidentified-drug-pregnant", "pregnant", [UNIDENTIFIED_DRUG]),
+    Case("punch-excision-herpes-active", "herpes-active", [PUNCH_EXCISION]),
     # Safe orders: no card
     Case("safe-orders-after-isotretinoin", "isotretinoin-2-months", [SUBCISION, PUNCH_EXCISION, MICRONEEDLING]),
     Case("safe-orders-non-ablative-fitzpatrick-v", "stacked-isotretinoin-fitzpatrick-v", [NON_ABLATIVE]),

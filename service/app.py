@@ -10,7 +10,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from cards.engine import Engine
-from service import observability
+from service import governance, observability
 from service.docs import docs_blueprint
 from service.guard import auth_policy, install_guard
 from service.registry import Registry, default_registry
@@ -30,8 +30,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # see web.json_body
     app.extensions["cds_settings"] = settings
-    app.extensions["cds_registry"] = registry or default_registry(settings.bench_baseline)
-    app.extensions["cds_engine"] = Engine.load()
+    app.extensions["cds_engine"] = engine = Engine.load()
+    # Governance (README "Going live safely"): which content runs, its sign-off, silent services.
+    review = governance.content_review(settings, engine.catalogue.guideline_version)
+    registry = governance.with_usage_requirements(registry or default_registry(settings.bench_baseline), review)
+    governance.check_cards_mode(settings.cards_mode, registry)
+    app.extensions["cds_registry"], app.extensions["cds_content_review"] = registry, review
     app.extensions["cds_session"] = requests.Session()
     app.extensions["cds_store"] = store = Store.from_url(settings.database_url)
     if settings.migrate_on_start:
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     register_error_handlers(app)
     if settings.today:
         log.warning("CDS_TODAY=%s: every date rule runs as if today were that day", settings.today)
+    governance.warn_at_start(review, governance.modes(settings.cards_mode, registry))
     return app
 
 

@@ -4,6 +4,7 @@
     acne-scar-cds evaluate BUNDLE.json --json      # the CDS Hooks response
     acne-scar-cds feedback-report [--service ID] [--json]
     acne-scar-cds migrate                          # apply database migrations (DATABASE_URL)
+    acne-scar-cds review --out review/             # the review package for the clinical committee
 
 It runs the same engine as the service, on a FHIR Bundle (or a single resource) from a file.
 """
@@ -33,12 +34,13 @@ from service.store import Store
 
 MARK = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
 DESCRIPTION = ("Ice-pick acne scar guidance without the server: the cards a patient's FHIR data gets, "
-               "what clinicians did with them, and the database schema.")
+               "what clinicians did with them, the database schema, and the review package.")
 EXAMPLES = """examples:
   acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
   acne-scar-cds evaluate BUNDLE.json --json      the CDS Hooks response
   acne-scar-cds feedback-report --service acne-scar-treatment
-  acne-scar-cds migrate                          apply database migrations to DATABASE_URL"""
+  acne-scar-cds migrate                          apply database migrations to DATABASE_URL
+  acne-scar-cds review --out review/             the review package (a static site) for the committee"""
 # CDS Hooks card detail is GitHub-flavoured Markdown (§Card Attributes); the catalogue's text uses
 # bold, emphasis, links and "- " lists. A terminal shows the words, the lists and the link targets.
 MARKDOWN_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"\1"),
@@ -61,7 +63,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "acne-scar-cds") -> int:
     report.add_argument("--service", help="only this service id")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL")
+    # Imported here: the review package's builder reads fixtures with this module's readers.
+    from service.review import command as review
+
+    review.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "review":
+        return review.run(args)
     if args.command != "evaluate":
         return _database_command(args)
     try:
@@ -104,6 +112,12 @@ def format_report(report: dict[str, Any]) -> str:
     lines += ["", f"{'suggestion':34} {'card':30} {'offered':>8} {'taken':>6}"]
     for s in report["suggestions"]:
         lines.append(f"{s['suggestion']:34} {s['card']:30} {s['offered']:>8} {s['accepted']:>6}")
+    # Silent and live (CARDS_MODE): how often each card fires, per 100 hook calls of its service.
+    calls = ", ".join(f"{c['service']} {c['mode']} {c['calls']}" for c in report["calls"]) or "none"
+    lines += ["", f"hook calls: {calls}", f"{'card':34} {'mode':7} {'issued':>7} {'per 100 calls':>14}"]
+    for f in report["firing"]:
+        per_100 = "-" if f["per_100_calls"] is None else f"{f['per_100_calls']:g}"
+        lines.append(f"{f['card']:34} {f['mode']:7} {f['issued']:>7} {per_100:>14}")
     return "\n".join(lines)
 
 

@@ -65,13 +65,16 @@ def on_starting(server: object) -> None:
 
 def checked_settings() -> Settings:
     """The settings, with what the workers would refuse at start-up (trusted issuers, their key
-    files, PUBLIC_BASE_URL); a bad one exits with one line saying what to set."""
+    files, PUBLIC_BASE_URL, CARDS_MODE's service ids, the content sign-off file); a bad one exits
+    with one line saying what to set."""
+    from service.governance import check_governance
     from service.guard import auth_policy
     from service.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env()
         auth_policy(settings)
+        check_governance(settings)
     except SettingsError as exc:
         print(f"acne-scar-cds: cannot start: {exc}", file=sys.stderr, flush=True)
         on_exit(None)

@@ -33,8 +33,9 @@ class CallResult:
     hook_instance: str
     fetched: list[str]
 
-    def response(self) -> dict[str, Any]:
-        return {"cards": [c.card for c in self.cards]}
+    def response(self, mode: str = "live") -> dict[str, Any]:
+        """The CDS Hooks answer: the cards, or none in silent mode (CARDS_MODE)."""
+        return {"cards": [c.card for c in self.cards] if mode == "live" else []}
 
 
 def call_service(
@@ -82,11 +83,11 @@ def check_cards(cards: list[RenderedCard]) -> None:
             )
 
 
-def remember_cards(store: Store, service_id: str, result: CallResult) -> None:
-    """Record the issued cards for feedback. A database outage must not withhold clinical
-    advice, so a failure here is logged (feedback on these cards will be refused) and the
-    cards are still sent."""
+def remember_cards(store: Store, service_id: str, result: CallResult, mode: str = "live") -> None:
+    """Count the call and record its cards for feedback (and, in silent mode, for the pilot's
+    report). A database outage must not withhold clinical advice, so a failure here is logged
+    (feedback on these cards will be refused) and the cards are still sent."""
     try:
-        store.record_issued(service_id, result.hook_instance, result.cards)
+        store.record_issued(service_id, result.hook_instance, result.cards, mode=mode)
     except SQLAlchemyError as exc:
         log.error("could not record issued cards: %s", type(exc).__name__)

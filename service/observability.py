@@ -25,7 +25,8 @@ log = logging.getLogger("acne_scar_cds")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 # What the views and the error map add to the line; an error answer carries its code and message
 # (the reason an operator needs), which never hold patient data or tokens.
-LOGGED = ("service_id", "hook_instance", "cards", "fetched", "error", "reason")
+# `silent`: cards evaluated and kept back under CARDS_MODE=silent.
+LOGGED = ("service_id", "hook_instance", "cards", "silent", "fetched", "error", "reason")
 
 
 def configure_logging(level: str) -> None:

@@ -100,6 +100,40 @@ def _database_url(value: str) -> str:
     return value
 
 
+CARDS_MODES = ("live", "silent")
+
+
+@dataclass(frozen=True)
+class CardsMode:
+    """CARDS_MODE (README "Going live safely"): `live` sends the cards; `silent` evaluates and
+    records them (the issued-card store, marked silent) and answers `{"cards": []}`. One mode
+    for every service, and/or `service-id=mode` entries: `silent`, `acne-scar-order-sign=silent`,
+    `silent,acne-scar-treatment=live`. Service ids are checked against the registry at start-up."""
+
+    default: str = "live"
+    services: tuple[tuple[str, str], ...] = ()
+
+    def of(self, service_id: str) -> str:
+        """The mode of one service."""
+        return dict(self.services).get(service_id, self.default)
+
+
+def _cards_mode(value: str) -> CardsMode:
+    default: str | None = None
+    services: dict[str, str] = {}
+    for entry in _csv(value):
+        service_id, named, mode = (part.strip() for part in entry.rpartition("="))
+        if mode.lower() not in CARDS_MODES or (named and not service_id):
+            raise ValueError(f"{entry!r}: use live or silent, for every service or as service-id=mode")
+        if (service_id in services) if named else (default is not None):
+            raise ValueError(f"{entry!r}: a mode is given twice for {service_id or 'every service'}")
+        if named:
+            services[service_id] = mode.lower()
+        else:
+            default = mode.lower()
+    return CardsMode(default or "live", tuple(sorted(services.items())))
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         parsed = kind(value)
@@ -140,6 +174,9 @@ class Settings:
     jwks_timeout: float = 2.0
     jwks_cache_ttl: int = 300
     bench_baseline: bool = False
+    # Clinical governance (README "Going live safely"): silent pilots and the content's sign-off.
+    cards_mode: CardsMode = CardsMode()
+    content_review_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,4 +221,6 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "jwks_timeout": ("JWKS_TIMEOUT", _positive(float)),
     "jwks_cache_ttl": ("JWKS_CACHE_TTL", _positive(int)),
     "bench_baseline": ("BENCH_BASELINE", _flag),
+    "cards_mode": ("CARDS_MODE", _cards_mode),
+    "content_review_file": ("CONTENT_REVIEW_FILE", str),
 }

@@ -2,8 +2,9 @@
 
 SQLAlchemy Core over SQLite (the embedded default, WAL mode) or PostgreSQL (`DATABASE_URL`).
 The schema is managed by Alembic (`service/migrations`). What is stored: card and suggestion
-uuids, the catalogue card id, service id, hookInstance, times, outcomes and override codes —
-never patient identifiers, never tokens. Clinicians' free-text comments only when
+uuids, the catalogue card id, service id, hookInstance, times, outcomes and override codes, the
+cards' mode (live, or silent: recorded, never sent) and the number of hook calls per service and
+day — never patient identifiers, never tokens. Clinicians' free-text comments only when
 FEEDBACK_KEEP_COMMENTS is on (they may name a patient).
 """
 
@@ -13,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ issued_cards = sa.Table(
     sa.Column("card_id", sa.String(64), nullable=False),
     sa.Column("hook_instance", sa.String(36), nullable=False),
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    # CARDS_MODE (migration 0003): "live", sent to the EHR; "silent", recorded and never sent.
+    sa.Column("mode", sa.String(8), nullable=False, server_default="live"),
+)
+# Successful hook calls per service, mode and day (UTC): the denominator of "fires per 100 calls".
+hook_calls = sa.Table(
+    "hook_calls", metadata,
+    sa.Column("service_id", sa.String(64), primary_key=True),
+    sa.Column("mode", sa.String(8), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False),
 )
 issued_suggestions = sa.Table(
     "issued_suggestions", metadata,
@@ -74,12 +85,15 @@ PURGE_EVERY = 64  # delete expired token ids on about one insert in this many
 INSERT_TOKEN = seen_tokens.insert()
 INSERT_CARD = issued_cards.insert()
 INSERT_SUGGESTION = issued_suggestions.insert()
-# PostgreSQL: a response's cards and their suggestions in one statement (a data-modifying CTE):
-# one round trip instead of five, and as atomic as a transaction.
+# PostgreSQL: the call's count, a response's cards and their suggestions in one statement (a
+# data-modifying CTE): one round trip instead of five, and as atomic as a transaction.
 RECORD_ISSUED_POSTGRESQL = sa.text("""
-WITH cards AS (
-    INSERT INTO issued_cards (uuid, service_id, card_id, hook_instance, issued_at)
-    SELECT card.uuid, :service_id, card.card_id, :hook_instance, :issued_at
+WITH calls AS (
+    INSERT INTO hook_calls (service_id, mode, day, calls) VALUES (:service_id, :mode, :day, 1)
+    ON CONFLICT (service_id, mode, day) DO UPDATE SET calls = hook_calls.calls + 1
+), cards AS (
+    INSERT INTO issued_cards (uuid, service_id, card_id, hook_instance, issued_at, mode)
+    SELECT card.uuid, :service_id, card.card_id, :hook_instance, :issued_at, :mode
     FROM unnest(CAST(:card_uuids AS varchar[]), CAST(:card_ids AS varchar[])) AS card(uuid, card_id)
 )
 INSERT INTO issued_suggestions (uuid, card_uuid, suggestion_key)
@@ -178,33 +192,38 @@ class Store:
         return True
 
     def record_issued(self, service_id: str, hook_instance: str, cards: Sequence[RenderedCard],
-                      at: datetime | None = None) -> None:
-        """Remember the cards of one response, so feedback can be tied to the rule that fired."""
-        if not cards:
-            return
+                      at: datetime | None = None, mode: str = "live") -> None:
+        """Count one hook call and remember its cards (sent, or in silent mode only evaluated),
+        so feedback can be tied to the rule that fired and the report can say how often it fires."""
         at = at or datetime.now(UTC)
+        day = at.astimezone(UTC).date()
         suggestions = [(uuid, c.card["uuid"], key) for c in cards for uuid, key in c.suggestion_keys.items()]
         if self.relaxed.dialect.name == "postgresql":
             with self.relaxed_autocommit.connect() as connection:
                 connection.execute(RECORD_ISSUED_POSTGRESQL, {
                     "service_id": service_id, "hook_instance": hook_instance, "issued_at": at,
+                    "mode": mode, "day": day,
                     "card_uuids": [c.card["uuid"] for c in cards], "card_ids": [c.card_id for c in cards],
                     "suggestion_uuids": [s[0] for s in suggestions], "suggestion_cards": [s[1] for s in suggestions],
                     "suggestion_keys": [s[2] for s in suggestions]})
             return
         rows = [{"uuid": c.card["uuid"], "service_id": service_id, "card_id": c.card_id,
-                 "hook_instance": hook_instance, "issued_at": at} for c in cards]
+                 "hook_instance": hook_instance, "issued_at": at, "mode": mode} for c in cards]
         suggestions = [{"uuid": uuid, "card_uuid": card, "suggestion_key": key} for uuid, card, key in suggestions]
         with self.relaxed.begin() as connection:
-            connection.execute(INSERT_CARD, rows)
+            connection.execute(_count_call(service_id, mode, day))
+            if rows:
+                connection.execute(INSERT_CARD, rows)
             if suggestions:
                 connection.execute(INSERT_SUGGESTION, suggestions)
 
     def issued(self, service_id: str, uuids: Iterable[str]) -> dict[str, IssuedCard]:
-        """The cards among `uuids` that this service issued."""
+        """The cards among `uuids` that this service issued (sent: a silent card never reached
+        a clinician, so feedback cannot be about it)."""
         wanted = sorted(set(uuids))
         query = sa.select(issued_cards.c.uuid, issued_cards.c.card_id).where(
-            issued_cards.c.uuid.in_(wanted), issued_cards.c.service_id == service_id)
+            issued_cards.c.uuid.in_(wanted), issued_cards.c.service_id == service_id,
+            issued_cards.c.mode == "live")
         sugg = sa.select(issued_suggestions.c.card_uuid, issued_suggestions.c.uuid).where(
             issued_suggestions.c.card_uuid.in_(wanted))
         with self.engine.connect() as connection:
@@ -244,17 +263,36 @@ class Store:
     def report(self, service_id: str | None = None) -> dict[str, Any]:
         """Per card id: issued, accepted, overridden (each card by its latest outcome), acceptance
         rate, top override reasons; per suggestion: offered and accepted (each suggestion once,
-        however often its acceptance was sent)."""
+        however often its acceptance was sent) — of the cards sent (live). Then, silent and live:
+        hook calls per service, and per card how often it fired per 100 calls; and acceptance
+        by the week the cards were issued."""
         with self.engine.connect() as connection:
             cards = _card_rows(connection, service_id)
             reasons = _reason_rows(connection, service_id)
             suggestions = _suggestion_rows(connection, service_id)
+            calls = _call_rows(connection, service_id)
+            firing = _firing_rows(connection, service_id)
+            daily = _daily_rows(connection, service_id)
+        totals = {(row.service_id, row.mode): row.calls for row in calls}
         return {"cards": [_card_entry(row, reasons) for row in cards],
-                "suggestions": [_suggestion_entry(row) for row in suggestions]}
+                "suggestions": [_suggestion_entry(row) for row in suggestions],
+                "calls": [{"service": row.service_id, "mode": row.mode, "calls": row.calls} for row in calls],
+                "firing": [_firing_entry(row, totals) for row in firing],
+                "acceptance_over_time": _weekly(daily)}
 
 
-def _where_service(query: Any, service_id: str | None) -> Any:
-    return query if service_id is None else query.where(issued_cards.c.service_id == service_id)
+def _count_call(service_id: str, mode: str, day: date) -> Any:
+    """One more hook call of this service, mode and day (SQLite: an upsert)."""
+    return (sqlite.insert(hook_calls).values(service_id=service_id, mode=mode, day=day, calls=1)
+            .on_conflict_do_update(index_elements=["service_id", "mode", "day"],
+                                   set_={"calls": hook_calls.c.calls + 1}))
+
+
+def _where_service(query: Any, service_id: str | None, table: sa.Table = issued_cards) -> Any:
+    return query if service_id is None else query.where(table.c.service_id == service_id)
+
+
+LIVE = issued_cards.c.mode == "live"  # feedback and suggestions: only cards a clinician saw
 
 
 def _latest_feedback() -> Any:
@@ -279,6 +317,7 @@ def _card_rows(connection: sa.Connection, service_id: str | None) -> Sequence[An
                        _outcome_count(latest, "accepted").label("accepted"),
                        _outcome_count(latest, "overridden").label("overridden"))
              .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
+             .where(LIVE)
              .group_by(issued_cards.c.service_id, issued_cards.c.card_id)
              .order_by(issued_cards.c.service_id, issued_cards.c.card_id))
     return connection.execute(_where_service(query, service_id)).all()
@@ -304,13 +343,75 @@ def _suggestion_rows(connection: sa.Connection, service_id: str | None) -> Seque
                           .join(issued_cards, issued_suggestions.c.card_uuid == issued_cards.c.uuid)
                           .outerjoin(accepted_suggestions,
                                      accepted_suggestions.c.suggestion_uuid == issued_suggestions.c.uuid))
+             .where(LIVE)
              .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key)
              .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key))
     return connection.execute(_where_service(query, service_id)).all()
 
 
+def _call_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    query = (sa.select(hook_calls.c.service_id, hook_calls.c.mode, sa.func.sum(hook_calls.c.calls).label("calls"))
+             .group_by(hook_calls.c.service_id, hook_calls.c.mode)
+             .order_by(hook_calls.c.service_id, hook_calls.c.mode))
+    return connection.execute(_where_service(query, service_id, hook_calls)).all()
+
+
+def _firing_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    """Per service, card and mode: cards issued, and in how many calls (an order card fires once
+    per risky draft, so a call may carry several)."""
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode,
+                       sa.func.count(issued_cards.c.uuid).label("issued"),
+                       sa.func.count(sa.distinct(issued_cards.c.hook_instance)).label("fired_in_calls"))
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode)
+             .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode))
+    return connection.execute(_where_service(query, service_id)).all()
+
+
+def _issue_day(connection: sa.Connection) -> Any:
+    """The UTC day a card was issued (PostgreSQL's date() would use the session's time zone)."""
+    if connection.dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", issued_cards.c.issued_at), sa.Date)
+    return sa.func.date(issued_cards.c.issued_at)  # SQLite keeps the UTC time as text
+
+
+def _daily_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
+    latest = _latest_feedback()
+    day = _issue_day(connection).label("day")
+    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, day,
+                       sa.func.count(issued_cards.c.uuid).label("issued"),
+                       _outcome_count(latest, "accepted").label("accepted"),
+                       _outcome_count(latest, "overridden").label("overridden"))
+             .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
+             .where(LIVE)
+             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, day))
+    return connection.execute(_where_service(query, service_id)).all()
+
+
+def _weekly(daily: Sequence[Any]) -> list[dict[str, Any]]:
+    """Daily rows summed by ISO week (the Monday that starts it), sorted by service, card, week."""
+    weeks: dict[tuple[str, str, date], list[int]] = {}
+    for row in daily:
+        day = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+        sums = weeks.setdefault((row.service_id, row.card_id, day - timedelta(days=day.weekday())), [0, 0, 0])
+        sums[0] += row.issued
+        sums[1] += row.accepted
+        sums[2] += row.overridden
+    return [{"service": service, "card": card, "week": week.isoformat(), "issued": issued,
+             "accepted": accepted, "overridden": overridden,
+             "acceptance_rate": _rate(accepted, accepted + overridden)}
+            for (service, card, week), (issued, accepted, overridden) in sorted(weeks.items())]
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
+
+
+def _firing_entry(row: Any, calls: dict[tuple[str, str], int]) -> dict[str, Any]:
+    total = calls.get((row.service_id, row.mode), 0)
+    # Calls are counted from migration 0003 on; cards issued before it have no denominator.
+    per_100 = round(100 * row.fired_in_calls / total, 1) if total else None
+    return {"service": row.service_id, "card": row.card_id, "mode": row.mode, "issued": row.issued,
+            "fired_in_calls": row.fired_in_calls, "per_100_calls": per_100}
 
 
 def _card_entry(row: Any, reasons: Sequence[Any]) -> dict[str, Any]:

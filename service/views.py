@@ -10,9 +10,11 @@ from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
+from service.dashboard import dashboard_page
 from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
+from service.governance import modes
 from service.guard import allowed_fhir_servers
 from service.hooks import call_service, remember_cards
 from service.settings import Settings
@@ -37,11 +39,17 @@ def hook(service_id: str) -> Response:
     g.service_id = service.id
     result = call_service(service, json_body(), ext["cds_session"], _policy(ext["cds_settings"]),
                           ext["cds_engine"], _today(ext["cds_settings"]))
-    g.hook_instance, g.cards, g.fetched = result.hook_instance, len(result.cards), result.fetched
+    # CARDS_MODE=silent (README "Going live safely"): every card is evaluated and recorded as
+    # silent, none is sent; the request log says how many were kept back (`silent`).
+    mode = ext["cds_settings"].cards_mode.of(service.id)
+    answer = result.response(mode)
+    g.hook_instance, g.cards, g.fetched = result.hook_instance, len(answer["cards"]), result.fetched
+    if mode == "silent":
+        g.silent = len(result.cards)
     for card in result.cards:
-        metrics.CARDS.labels(service.id, card.card_id).inc()
-    remember_cards(ext["cds_store"], service.id, result)
-    return json_response(result.response())
+        metrics.CARDS.labels(service.id, card.card_id, mode).inc()
+    remember_cards(ext["cds_store"], service.id, result, mode)
+    return json_response(answer)
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -57,15 +65,22 @@ def feedback(service_id: str) -> Response:
 
 @bp.get("/feedback-report")
 def feedback_report() -> Response:
-    """Acceptance per card and suggestion, for content reviewers (`?service=` to narrow)."""
+    """Acceptance per card and suggestion, firings per 100 calls (silent and live), for content
+    reviewers (`?service=` to narrow): JSON, or the dashboard for a client preferring HTML."""
     ext = current_app.extensions
     service_id = request.args.get("service")
     if service_id is not None:
         ext["cds_registry"].get(service_id)
     try:
-        return json_response(ext["cds_store"].report(service_id))
+        report = ext["cds_store"].report(service_id)
     except SQLAlchemyError:
         raise StoreUnavailable("The feedback store is unavailable. Retry later.") from None
+    # Content negotiation (RFC 9110 §12.5.1): JSON unless text/html is preferred (a browser).
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        page = dashboard_page(report, ext["cds_engine"].catalogue, f"service {service_id}" if service_id
+                              else "every service")
+        return Response(page, mimetype="text/html", headers={"Vary": "Accept"})
+    return json_response(report, headers={"Vary": "Accept"})
 
 
 @bp.get("/healthz")
@@ -77,11 +92,15 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Readiness: the process can serve, i.e. the database it needs answers."""
+    ext = current_app.extensions
+    # Not checks: what runs, whether it is signed off, which services are silent (governance).
+    details = {"content": ext["cds_content_review"].details(),
+               "cards_mode": modes(ext["cds_settings"].cards_mode, ext["cds_registry"])}
     try:
-        current_app.extensions["cds_store"].ping()
+        ext["cds_store"].ping()
     except SQLAlchemyError:
-        return json_response({"status": "unavailable", "checks": {"database": "unreachable"}}, 503)
-    return json_response({"status": "ready", "checks": {"database": "ok"}})
+        return json_response({"status": "unavailable", "checks": {"database": "unreachable"}, **details}, 503)
+    return json_response({"status": "ready", "checks": {"database": "ok"}, **details})
 
 
 @bp.get("/metrics")

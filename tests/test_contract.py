@@ -615,7 +615,8 @@ def test_empty_feedback_report_follows_the_contract(client: FlaskClient, spec: d
                                                     query: str) -> None:
     response = client.get(REPORT + query)
     assert response.status_code == 200
-    assert response.get_json() == {"cards": [], "suggestions": []}
+    assert response.get_json() == {"cards": [], "suggestions": [], "calls": [], "firing": [],
+                                   "acceptance_over_time": []}
     assert errors_of(response_validator(spec, REPORT, "get", 200), response.get_json()) == []
 
 

@@ -672,3 +672,33 @@ def test_a_draft_that_cannot_be_read_at_all_is_said_not_passed_as_safe(client: F
     [card] = cards_of(client, request)
     assert card["indicator"] == "warning" and about(card) == laser
     assert card["summary"] == "This draft order could not be read, so it was not checked: check it before signing"
+
+
+@pytest.mark.parametrize(("name", "what", "indicator", "summary", "removal"), [
+    ("ablative-isotretinoin-current", "co2-laser", "warning",
+     "Isotretinoin is current: this ablative laser or dermabrasion order should wait until 6 months after the "
+     "last dose", True),
+    ("ablative-isotretinoin-last-dose-unknown", "laser-punch-out", "warning",
+     "Isotretinoin on record with no last dose date: confirm it before this ablative laser or dermabrasion order",
+     True),
+    ("procedure-pregnant", "punch-excision", "warning",
+     "Pregnancy: this elective scar procedure can wait until after pregnancy", True),
+    ("unidentified-drug-pregnant", "unidentified-drug", "warning",
+     "This order's medication could not be identified, and pregnancy is on record: confirm it is not a retinoid",
+     False),
+    ("punch-excision-herpes-active", "punch-excision", "info",
+     "Active herpes simplex: consider deferring this procedure at the site of the lesions", None),
+])
+def test_the_order_card_of_each_case(client: FlaskClient, name: str, what: str, indicator: str, summary: str,
+                                     removal: bool | None) -> None:
+    """One fixture per order card (fixtures/README.md, "Order hooks"), so that every card of the
+    catalogue is shown by an example patient (the review package lists those it cannot show)."""
+    request = fixture(name)
+    kind = "MedicationRequest" if what == "unidentified-drug" else "ServiceRequest"
+    reference = draft(request, what, kind)
+    [card] = [c for c in cards_of(client, request) if c["summary"] == summary]
+    assert card["indicator"] == indicator and about(card) == reference
+    if removal is None:
+        assert "suggestions" not in card
+    else:
+        assert_removes(card, reference, recommended=removal)
