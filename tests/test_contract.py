@@ -610,6 +610,16 @@ def test_feedback_503_when_the_store_is_down(client: FlaskClient, spec: dict[str
 # ----- feedback report ---------------------------------------------------------------------
 
 
+def test_the_report_is_503_when_the_store_is_down(client: FlaskClient, spec: dict[str, Any]) -> None:
+    """As the contract says: the content owner may retry; never a 500."""
+    metadata.drop_all(client.application.extensions["cds_store"].engine)
+    response = client.get("/feedback-report")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "store-unavailable"
+    assert errors_of(response_validator(spec, "/feedback-report", "get", 503), body) == []
+
+
 @pytest.mark.parametrize("query", ["", "?service=acne-scar-treatment"])
 def test_empty_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any],
                                                     query: str) -> None:
