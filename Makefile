@@ -37,8 +37,9 @@ profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process
 soak: $(STAMP) ## 60 s of wrk at 32 connections under gunicorn + PostgreSQL; fails on errors or >= 10% memory growth
 	$(BIN)/python bench/soak.py
 
-lint: $(STAMP) ## ruff over the code and the tests
+lint: $(STAMP) ## ruff and mypy over the code and the tests (strict for cards/)
 	$(BIN)/ruff check service cards tests scripts bench
+	$(BIN)/mypy
 
 fixtures: $(STAMP) ## regenerate fixtures/requests and fixtures/orders from fixtures/patients
 	$(BIN)/python scripts/make_requests.py

@@ -105,7 +105,7 @@ class SectionSchema(Schema):
     evidence = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
 
-class SectionField(fields.Field):
+class SectionField(fields.Field[dict[str, Any]]):
     """A plan section: its text, or {text, evidence}."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:

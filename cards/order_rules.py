@@ -44,7 +44,8 @@ def _within_isotretinoin_window(record: PatientRecord, today: date) -> bool:
     exposure = record.isotretinoin
     if exposure.status in ("current", "unknown") or (exposure.status == "past" and exposure.last_dose is None):
         return True
-    return exposure.status == "past" and today < add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)  # type: ignore[arg-type]
+    last = exposure.last_dose
+    return exposure.status == "past" and last is not None and today < add_months(last, ISOTRETINOIN_WAIT_MONTHS)
 
 
 def procedure_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence[Order],

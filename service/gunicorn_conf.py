@@ -16,6 +16,9 @@ import tempfile
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
+
     from service.settings import Settings
 
 from service.workers import default_workers
@@ -86,11 +89,11 @@ def post_worker_init(worker: object) -> None:
     settle_after_start()
 
 
-def child_exit(server: object, worker: object) -> None:
+def child_exit(server: Arbiter, worker: Worker) -> None:
     """A worker's live gauges die with it (prometheus_client multiprocess mode)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server: object) -> None:

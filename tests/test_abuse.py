@@ -442,7 +442,7 @@ def test_any_json_value_anywhere_in_a_request_is_never_a_5xx(client: FlaskClient
 # Forged tokens (AUTH_MODE=required): whatever a token's header and claims hold, signed by a
 # trusted key or not, the answer is 200 or 401, never a 5xx (the matrix is in test_auth.py)
 
-TOKEN_KEYS = {"ES384": ec.generate_private_key(ec.SECP384R1()),
+TOKEN_KEYS: dict[str, Any] = {"ES384": ec.generate_private_key(ec.SECP384R1()),
               "RS384": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
 TOKEN_KIDS = {"ES384": "ec", "RS384": "rsa"}
 TOKEN_ISSUER = "https://ehr.example"
@@ -453,8 +453,9 @@ TOKEN_VALUES = JSON_VALUES | st.floats() | st.integers(-(2**80), 2**80) | st.sam
 @pytest.fixture
 def secured(settings: Settings, tmp_path: Path) -> FlaskClient:
     """The service with AUTH_MODE=required, trusting one EHR with an EC and an RSA key."""
+    algorithms: dict[str, Any] = {"ES384": ECAlgorithm, "RS384": RSAAlgorithm}
     keys = [{**algorithm.to_jwk(TOKEN_KEYS[alg].public_key(), as_dict=True), "kid": TOKEN_KIDS[alg]}
-            for alg, algorithm in (("ES384", ECAlgorithm), ("RS384", RSAAlgorithm))]
+            for alg, algorithm in algorithms.items()]
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": keys}))
     issuers = json.dumps([{"iss": TOKEN_ISSUER, "jwks_file": str(tmp_path / "jwks.json")}])
     return create_app(replace(settings, auth_mode="required", auth_issuers=issuers,
@@ -550,7 +551,7 @@ def test_deep_nesting_inside_a_resource_is_400_not_500(client: FlaskClient, dept
 
 def test_nesting_within_the_depth_limit_is_read_and_answered(client: FlaskClient) -> None:
     response = post(client, nested_extensions(90))  # 180 levels
-    assert response.status_code == 200 and response.json["cards"]
+    assert response.status_code == 200 and response.get_json()["cards"]
 
 
 @pytest.mark.parametrize(("path", "value"), [

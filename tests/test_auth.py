@@ -47,9 +47,9 @@ FHIR_AUTH = {"access_token": "fhir-t0ken", "token_type": "Bearer", "expires_in":
 
 
 def jwk(key: Any, kid: str) -> dict[str, Any]:
-    algorithm = {ec.EllipticCurvePrivateKey: ECAlgorithm, rsa.RSAPrivateKey: RSAAlgorithm,
-                 ed25519.Ed25519PrivateKey: OKPAlgorithm}
-    to_jwk = next(a for kind, a in algorithm.items() if isinstance(key, kind)).to_jwk
+    algorithm: dict[type, Any] = {ec.EllipticCurvePrivateKey: ECAlgorithm, rsa.RSAPrivateKey: RSAAlgorithm,
+                                  ed25519.Ed25519PrivateKey: OKPAlgorithm}
+    to_jwk: Any = next(a for kind, a in algorithm.items() if isinstance(key, kind)).to_jwk
     return {**to_jwk(key.public_key(), as_dict=True), "kid": kid, "use": "sig"}
 
 
@@ -212,7 +212,7 @@ def hs384_with_public_key(server: Gunicorn) -> str:
 
 
 def alg_none(server: Gunicorn) -> str:
-    return jwt.encode(claims_for(server), None, algorithm="none", headers={"kid": "ec-1"})
+    return jwt.encode(claims_for(server), "", algorithm="none", headers={"kid": "ec-1"})
 
 
 def tampered(server: Gunicorn) -> str:
@@ -612,7 +612,8 @@ def test_a_relative_jwks_file_is_read_from_the_issuers_files_folder(tmp_path: Pa
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # not the folder of the file
     issuers = load_issuers(str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"), None)
-    assert [k.key_id for k in issuers[SANDBOX_ISS].keys.keys] == [SANDBOX_KID]
+    keys = issuers[SANDBOX_ISS].keys
+    assert keys is not None and [k.key_id for k in keys.keys] == [SANDBOX_KID]
 
 
 def test_readme_flow_with_the_dev_issuer(tmp_path: Path) -> None:

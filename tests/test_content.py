@@ -4,7 +4,9 @@ stops the boot with a message that names the problem, never a request."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +23,7 @@ def content(tmp_path: Path) -> Path:
     return tmp_path / "content"
 
 
-def edit_catalogue(root: Path, change) -> None:  # type: ignore[no-untyped-def]
+def edit_catalogue(root: Path, change: Callable[[dict[str, Any]], object]) -> None:
     path = root / "catalogue.yaml"
     data = yaml.safe_load(path.read_text())
     change(data)

@@ -35,7 +35,7 @@ def card_uuid(base: str) -> str:
     return str(cards[0]["uuid"])
 
 
-def item(card: str, n: int) -> dict[str, object]:
+def item(card: str, n: int) -> dict[str, str]:
     """Item n: overridden at a distinct second, so each is a different piece of feedback."""
     return {"card": card, "outcome": "overridden",
             "outcomeTimestamp": f"2026-11-26T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"}

@@ -125,7 +125,8 @@ def _only_foreign_prefetch_keys_invalid(failure: Failure, case: schemathesis.Cas
     body that is valid once the keys the called service does not use are dropped is that gap."""
     if failure.code != "ST201" or _operation_id(case) != "callService":
         return False
-    body, keys = case.body, SERVICE_PREFETCH_KEYS.get((case.path_parameters or {}).get("id", ""))
+    body: Any = case.body  # generated JSON: judged by isinstance below
+    keys = SERVICE_PREFETCH_KEYS.get((case.path_parameters or {}).get("id", ""))
     if keys is None or not isinstance(body, dict) or not isinstance(body.get("prefetch"), dict):
         return False
     return HOOK_REQUEST.is_valid({**body, "prefetch": {k: v for k, v in body["prefetch"].items() if k in keys}})
@@ -189,7 +190,8 @@ def _timestamp_outside_utc_calendar(failure: Failure, case: schemathesis.Case,
                                     response: schemathesis.Response) -> bool:
     """A feedback time that leaves years 1-9999 once in UTC is refused (400); a JSON Schema
     pattern cannot say so (see the regression test below)."""
-    items = case.body.get("feedback") if isinstance(case.body, dict) else None
+    body: Any = case.body
+    items = body.get("feedback") if isinstance(body, dict) else None
     return response.status_code == 400 and isinstance(items, list) and any(
         isinstance(i, dict) and isinstance(i.get("outcomeTimestamp"), str)
         and _beyond_the_calendar_in_utc(i["outcomeTimestamp"]) for i in items)
@@ -304,7 +306,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, fhir_base: str) -> Iterator
 
 def _prepare(case: schemathesis.Case, target: Target) -> None:
     """Keep fetches on loopback; send a valid hook call to its service; feedback real cards."""
-    body = case.body
+    body: Any = case.body
     if not isinstance(body, dict):
         return
     if isinstance(body.get("fhirServer"), str):

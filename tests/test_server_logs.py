@@ -26,7 +26,8 @@ def test_every_line_gunicorn_and_the_app_write_is_json_with_a_utc_time(tmp_path:
     assert {"Listening at: " + server.base + f" ({server.process.pid})", "request", "Shutting down: Master"} <= events
     for line in lines:
         when = datetime.fromisoformat(line["time"])
-        assert when.utcoffset() is not None and when.utcoffset().total_seconds() == 0, line["time"]
+        offset = when.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0, line["time"]
         assert abs((datetime.now(UTC) - when).total_seconds()) < 300
 
 
