@@ -13,16 +13,16 @@ import requests
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from cards.card_rules import card_problems
 from cards.render import RenderedCard
 from service.errors import BadRequest, InvalidCards
 from service.fhir_client import FetchPolicy
 from service.prefetch import gather
 from service.registry import ServiceDescriptor, draft_orders
-from service.schemas import CardSchema, HookRequestSchema, empty_fields
+from service.schemas import HookRequestSchema
 from service.store import Store
 
 log = logging.getLogger("acne_scar_cds")
-CARD_SCHEMA = CardSchema()
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,9 @@ def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[s
 def check_cards(cards: list[RenderedCard]) -> None:
     """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500)."""
     for rendered in cards:
-        errors = CARD_SCHEMA.validate(rendered.card)
-        empty = empty_fields(rendered.card)
-        if errors or empty:
+        if problems := card_problems(rendered.card):
             raise InvalidCards(
-                f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.",
-                problems={"schema": errors, "empty": empty},
+                f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.", problems=problems
             )
 
 

@@ -1,8 +1,8 @@
-"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes: hook request in, cards out.
+"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes that come in: hook requests, feedback.
 
-Inbound: unknown top-level fields are tolerated (CDS Hooks allows `extension`), required
-fields and formats are enforced. Outbound: every card is checked against the card rules of
-CDS Hooks 2.0.1 before it leaves, including FHIR validation of suggested resources.
+Unknown top-level fields are tolerated (CDS Hooks allows `extension`), required fields and
+formats are enforced. The cards that go out are checked against the card rules of
+`cards.card_rules`.
 """
 
 from __future__ import annotations
@@ -10,18 +10,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from marshmallow import (
-    EXCLUDE,
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates,
-    validates_schema,
-)
-from pydantic import ValidationError as PydanticError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 # \Z, not $: `$` would let a trailing newline through re.match.
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}\Z"
@@ -131,127 +120,6 @@ class HookRequestSchema(Schema):
     def _authorization_needs_server(self, data: dict[str, Any], **_: Any) -> None:
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError("fhirServer is required when fhirAuthorization is present.", "fhirServer")
-
-
-class CodingSchema(Schema):
-    """CDS Hooks 2.0.1 §Coding: system and code required."""
-
-    class Meta:
-        unknown = RAISE
-
-    system = fields.String(required=True, validate=validate.Length(min=1))
-    code = fields.String(required=True, validate=validate.Length(min=1))
-    display = fields.String(validate=validate.Length(min=1))
-
-
-class OverrideReasonSchema(CodingSchema):
-    display = fields.String(required=True, validate=validate.Length(min=1))
-
-
-class SourceSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    url = fields.Url()
-    icon = fields.Url()
-    topic = fields.Nested(CodingSchema)
-
-
-class ActionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
-    description = fields.String(required=True, validate=validate.Length(min=1))
-    resource = fields.Dict()
-    resourceId = fields.String(validate=validate.Length(min=1))
-
-    @validates_schema
-    def _resource_matches_type(self, data: dict[str, Any], **_: Any) -> None:
-        if data["type"] in ("create", "update"):
-            if "resource" not in data:
-                raise ValidationError("create and update actions need a resource.", "resource")
-            problem = fhir_problem(data["resource"])
-            if problem:
-                raise ValidationError(problem, "resource")
-        elif "resourceId" not in data:
-            raise ValidationError("delete actions need a resourceId.", "resourceId")
-
-
-class SuggestionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    uuid = fields.UUID()
-    isRecommended = fields.Boolean()
-    actions = fields.List(fields.Nested(ActionSchema), validate=validate.Length(min=1))
-
-
-class LinkSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    url = fields.Url(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(["absolute", "smart"]))
-    appContext = fields.String(validate=validate.Length(min=1))
-
-    @validates_schema
-    def _app_context_only_for_smart(self, data: dict[str, Any], **_: Any) -> None:
-        if "appContext" in data and data["type"] != "smart":
-            raise ValidationError("appContext is only for smart links.", "appContext")
-
-
-class CardSchema(Schema):
-    """CDS Hooks 2.0.1 §Card Attributes, checked on every card the service sends."""
-
-    class Meta:
-        unknown = RAISE
-
-    uuid = fields.UUID(required=True)
-    summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
-    detail = fields.String(validate=validate.Length(min=1))
-    indicator = fields.String(required=True, validate=validate.OneOf(["info", "warning", "critical"]))
-    source = fields.Nested(SourceSchema, required=True)
-    suggestions = fields.List(fields.Nested(SuggestionSchema), validate=validate.Length(min=1))
-    selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one", "any"]))
-    overrideReasons = fields.List(fields.Nested(OverrideReasonSchema), validate=validate.Length(min=1))
-    links = fields.List(fields.Nested(LinkSchema), validate=validate.Length(min=1))
-
-    @validates_schema
-    def _selection(self, data: dict[str, Any], **_: Any) -> None:
-        suggestions = data.get("suggestions", [])
-        if suggestions and "selectionBehavior" not in data:
-            raise ValidationError("selectionBehavior is required with suggestions.", "selectionBehavior")
-        recommended = sum(1 for s in suggestions if s.get("isRecommended"))
-        if data.get("selectionBehavior") == "at-most-one" and recommended > 1:
-            raise ValidationError("at-most-one allows one recommended suggestion.", "suggestions")
-
-
-def fhir_problem(resource: Any) -> str | None:
-    """Why `resource` is not a valid FHIR R4 resource, or None when it is."""
-    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        return "Not a FHIR resource."
-    try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, ValueError):
-        return f"Unknown resourceType {resource['resourceType']!r}."
-    except PydanticError as exc:
-        return f"Invalid {resource['resourceType']}: {exc.errors()[0]['msg']}"
-    return None
-
-
-def empty_fields(value: Any, path: str = "") -> list[str]:
-    """Paths of null, "", [] or {} anywhere in a response (CDS Hooks: omit, never empty)."""
-    if value is None or value == "" or value == [] or value == {}:
-        return [path or "(root)"]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in empty_fields(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in empty_fields(v, f"{path}[{i}]")]
-    return []
 
 
 class ReceivedCodingSchema(Schema):

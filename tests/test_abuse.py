@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 from werkzeug.test import TestResponse
 
+from cards.card_rules import CardSchema
 from service.app import create_app
-from service.schemas import CardSchema
 from service.settings import Settings
 from tests.hookdata import SERVICE_URL, hook_request, icepick_scar, isotretinoin_statement, patient
 from tests.servers import Gunicorn, gunicorn

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from cards.card_rules import fhir_problem
 from cards.engine import Engine
 from cards.terminology import Coding
 from scripts import make_order_requests
 from service.registry import ORDER_PREFETCH, PATIENT_VIEW_PREFETCH
-from service.schemas import fhir_problem
 from tests.conftest import FIXTURES, load_json
 
 ORDERS = FIXTURES / "orders"

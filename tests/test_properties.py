@@ -31,11 +31,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, find, given, settings
 from hypothesis import strategies as st
 
+from cards.card_rules import CardSchema, empty_fields
 from cards.engine import Engine
 from cards.record import PatientRecord
 from cards.render import RenderedCard
 from cards.resources import RawResource
-from service.schemas import CardSchema, empty_fields
 
 ENGINE = Engine.load()  # loaded once: every example evaluates with the same content
 PID = "p1"
