@@ -18,13 +18,14 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.sync import SyncWorker
 
+from service.errors import error_body
+
 CLIENT_TIMEOUT = float(os.environ.get("CLIENT_TIMEOUT", "5"))
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's util.write_error, in the service's error shape."""
-    code = reason.lower().replace(" ", "-")
-    body = json.dumps({"error": code, "message": mesg or reason}).encode()
+    """gunicorn's util.write_error, in the service's error shape (service.errors.error_body)."""
+    body = json.dumps(error_body(reason.lower().replace(" ", "-"), mesg or reason)).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
     util.write_nonblock(sock, head + body)

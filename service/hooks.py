@@ -10,16 +10,16 @@ from datetime import date
 from typing import Any
 
 import requests
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from sqlalchemy.exc import SQLAlchemyError
 
 from cards.card_rules import card_problems
 from cards.render import RenderedCard
-from service.errors import BadRequest, InvalidCards
+from service.errors import InvalidCards
 from service.fhir_client import FetchPolicy
 from service.prefetch import gather
 from service.registry import ServiceDescriptor, draft_orders
-from service.schemas import HookRequestSchema
+from service.schemas import HookRequestSchema, load
 from service.store import Store
 
 log = logging.getLogger("acne_scar_cds")
@@ -64,10 +64,7 @@ def request_schema(hook: str, context_schema: type[Schema]) -> HookRequestSchema
 
 def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[str, Any]:
     """The hook request, validated for this service; BadRequest with field messages."""
-    try:
-        return request_schema(service.hook, service.context_schema).load(body)
-    except ValidationError as exc:
-        raise BadRequest.from_fields("The request", exc.messages) from None
+    return load(request_schema(service.hook, service.context_schema), body, "The request")
 
 
 def check_cards(cards: list[RenderedCard]) -> None:

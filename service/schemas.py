@@ -7,10 +7,22 @@ formats are enforced. The cards that go out are checked against the card rules o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+
+from service.errors import BadRequest
+
+
+def load(schema: Schema, body: Mapping[str, Any], what: str) -> Any:
+    """`body` loaded by `schema`; its refusal is a 400 naming the fields (BadRequest.from_fields)."""
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise BadRequest.from_fields(what, exc.messages) from None
+
 
 # \Z, not $: `$` would let a trailing newline through re.match.
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}\Z"

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
-from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
 from service.guard import allowed_fhir_servers
@@ -62,10 +61,7 @@ def feedback_report() -> Response:
     service_id = request.args.get("service")
     if service_id is not None:
         ext["cds_registry"].get(service_id)
-    try:
-        return json_response(ext["cds_store"].report(service_id))
-    except SQLAlchemyError:
-        raise StoreUnavailable("The feedback store is unavailable. Retry later.") from None
+    return json_response(ext["cds_store"].report(service_id))
 
 
 @bp.get("/healthz")
