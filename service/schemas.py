@@ -1,4 +1,5 @@
-"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes that come in: hook requests, feedback.
+"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes that come in: hook requests (loaded
+into the dataclasses of service/hook_request.py), feedback.
 
 Unknown top-level fields are tolerated (CDS Hooks allows `extension`), required fields and
 formats are enforced. The cards that go out are checked against the card rules of
@@ -11,9 +12,17 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
+from cards.resources import RawResource
 from service.errors import BadRequest
+from service.hook_request import (
+    FhirAuthorization,
+    HookRequest,
+    OrderSelectContext,
+    OrderSignContext,
+    PatientViewContext,
+)
 
 
 def load(schema: Schema, body: Mapping[str, Any], what: str) -> Any:
@@ -44,6 +53,10 @@ class FhirAuthorizationSchema(Schema):
     subject = fields.String(required=True)
     patient = fields.String(validate=validate.Regexp(FHIR_ID))
 
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> FhirAuthorization:
+        return FhirAuthorization(**data)
+
 
 class PatientContextSchema(Schema):
     """patient-view 1.0 context: userId, patientId, optional encounterId."""
@@ -55,6 +68,18 @@ class PatientContextSchema(Schema):
         USER_REFERENCE, error="Must be a Practitioner, PractitionerRole, Patient or RelatedPerson reference."))
     patientId = fields.String(required=True, validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
     encounterId = fields.String(validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> PatientViewContext:
+        return self.typed(data)
+
+    def typed(self, data: dict[str, Any]) -> PatientViewContext:
+        """The checked context as its hook's dataclass."""
+        return PatientViewContext(**self.patient_fields(data))
+
+    @staticmethod
+    def patient_fields(data: dict[str, Any]) -> dict[str, Any]:
+        return {"user_id": data["userId"], "patient_id": data["patientId"], "encounter_id": data.get("encounterId")}
 
 
 class DraftOrdersSchema(Schema):
@@ -81,6 +106,14 @@ class OrderSignContextSchema(PatientContextSchema):
 
     draftOrders = fields.Nested(DraftOrdersSchema, required=True)
 
+    def typed(self, data: dict[str, Any]) -> OrderSignContext:
+        return OrderSignContext(**self.patient_fields(data), draft_orders=draft_resources(data["draftOrders"]))
+
+
+def draft_resources(bundle: dict[str, Any]) -> tuple[RawResource, ...]:
+    """The draft orders of a checked draftOrders Bundle, as raw resources for the engine."""
+    return tuple(RawResource(e["resource"], "context.draftOrders") for e in bundle["entry"])
+
 
 class OrderSelectContextSchema(OrderSignContextSchema):
     """order-select 1.0 context: as order-sign, plus the `selections` just made."""
@@ -98,6 +131,20 @@ class OrderSelectContextSchema(OrderSignContextSchema):
         if unknown:
             raise ValidationError(f"{unknown[0]} is not among context.draftOrders.", "selections")
 
+    def typed(self, data: dict[str, Any]) -> OrderSelectContext:
+        return OrderSelectContext(**self.patient_fields(data), draft_orders=draft_resources(data["draftOrders"]),
+                                  selections=tuple(data["selections"]))
+
+
+class ContextField(fields.Dict):
+    """`context`: a JSON object, loaded by the called service's context schema into its typed
+    context; what it refuses is keyed by the context's fields (context.patientId)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        mapping = super()._deserialize(value, attr, data, **kwargs)
+        assert isinstance(self.parent, HookRequestSchema)
+        return self.parent.context_schema.load(mapping)
+
 
 class HookRequestSchema(Schema):
     """The body of POST /cds-services/{id} (CDS Hooks 2.0.1 §HTTP Request)."""
@@ -109,7 +156,7 @@ class HookRequestSchema(Schema):
     hookInstance = fields.UUID(required=True)
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema)
-    context = fields.Dict(required=True)
+    context = ContextField(required=True)
     prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
 
     def __init__(self, hook: str, context_schema: type[Schema], **kwargs: Any) -> None:
@@ -122,16 +169,15 @@ class HookRequestSchema(Schema):
         if value != self.expected_hook:
             raise ValidationError(f"This service answers the {self.expected_hook!r} hook, not {value[:80]!r}.")
 
-    @validates("context")
-    def _context(self, value: dict[str, Any], **_: Any) -> None:
-        errors = self.context_schema.validate(value)
-        if errors:
-            raise ValidationError(errors)
-
     @validates_schema
     def _authorization_needs_server(self, data: dict[str, Any], **_: Any) -> None:
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError("fhirServer is required when fhirAuthorization is present.", "fhirServer")
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> HookRequest[Any]:
+        return HookRequest(data["hook"], data["hookInstance"], data["context"], data.get("fhirServer"),
+                           data.get("fhirAuthorization"), data.get("prefetch") or {})
 
 
 class ReceivedCodingSchema(Schema):
