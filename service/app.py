@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.extensions["cds_engine"] = Engine.load()
     app.extensions["cds_session"] = requests.Session()
     app.extensions["cds_store"] = store = Store.from_url(settings.database_url)
-    if settings.migrate_on_start:
+    if settings.migrate_on_start:  # under gunicorn the master did it (service/gunicorn_conf.py)
         store.migrate()
     observability.install(app)  # first: rejected calls are timed, logged and counted too
     install_guard(app, auth_policy(settings), settings)

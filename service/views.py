@@ -83,7 +83,7 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """Prometheus metrics of every worker."""
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(current_app.extensions["cds_settings"].prometheus_multiproc_dir)
     return Response(body, content_type=content_type)
 
 
