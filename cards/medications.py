@@ -33,6 +33,7 @@ from cards.dates import add_months, to_date
 from cards.reading import DATA_ABSENT_REASON
 from cards.resources import MEDICATION_SETS, Unread, medication_key
 from cards.terminology import Terminology
+from cards.uses import Uses
 
 Status = Literal["none", "current", "past", "unknown"]
 MedicationUse = MedicationStatement | MedicationRequest | MedicationDispense
@@ -316,3 +317,7 @@ def antivirals(resources: Sequence[FHIRResourceModel], terminology: Terminology)
         if terminology["hsv-antiviral"].matches(concept.codings, concept.texts):
             found.append(Evidence(reference_of(use), f"{concept.label}, {use.status}"))
     return tuple(found)
+
+
+USES = Uses.of(__name__, valuesets=("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "hsv-antiviral",
+                                    *MEDICATION_SETS))

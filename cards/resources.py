@@ -36,6 +36,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cards.reading import read
 from cards.terminology import Terminology, ValueSet
+from cards.uses import Uses
 
 MODELS: dict[str, type[FHIRResourceModel]] = {
     "Patient": Patient,
@@ -320,3 +321,5 @@ def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawRes
             seen.add(reference)
         yield raw
 
+
+USES = Uses.of(__name__, valuesets=TOPICS)  # the Selector's value sets

@@ -3,8 +3,11 @@ stops the boot with a message that names the problem, never a request."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,11 @@ import pytest
 import yaml
 
 from cards.catalogue import Catalogue
-from cards.engine import Engine
+from cards.engine import USES, Engine
 from cards.errors import ContentError
+from cards.resources import RawResource
 from cards.terminology import CONTENT, Terminology
+from tests.conftest import FIXTURE_TODAY, FIXTURES, load_json
 
 
 @pytest.fixture
@@ -119,3 +124,108 @@ def test_evidence_links_use_verified_pmids_or_a_search() -> None:
     assert {e.label.rsplit(" (", 1)[1] for e in links.values()} <= {"PubMed)", "DOI)", "PubMed search)", "DailyMed)"}
 
 
+
+
+# ----- every reference from the code to the content is checked at boot (cards.uses) -------------
+
+
+def remove_concept(path: Path, code: str) -> None:
+    system = json.loads(path.read_text())
+    system["concept"] = [c for c in system["concept"] if c["code"] != code]
+    path.write_text(json.dumps(system))
+
+
+def remove_caution(path: Path, caution: str) -> None:
+    system = json.loads(path.read_text())
+    for concept in system["concept"]:
+        concept["property"] = [p for p in concept.get("property", []) if p.get("valueCode") != caution]
+    path.write_text(json.dumps(system))
+
+
+PROCEDURES = Path("codesystems") / "acne-scar-procedure.json"
+REMOVALS: dict[str, tuple[Callable[[Path], object], str]] = {
+    "card": (lambda root: edit_catalogue(root, lambda d: d["cards"].pop("active-acne")),
+             "card 'active-acne' (cards.rules)"),
+    "withheld-reason": (lambda root: edit_catalogue(root, lambda d: d["withheld"].pop("R5-pregnancy")),
+                        "withheld reason 'R5-pregnancy' (cards.rules)"),
+    "plan-section": (lambda root: edit_catalogue(root, lambda d: d["plan_sections"].pop("expectations")),
+                     "plan section 'expectations' (cards.plan)"),
+    "plan": (lambda root: edit_catalogue(root, lambda d: d["plans"].pop("rolling")), "plan 'rolling' (cards.plan)"),
+    "suggestion": (lambda root: edit_catalogue(root, lambda d: d["suggestions"].pop("remove_label")),
+                   "remove_label"),
+    "value-set": (lambda root: (root / "valuesets" / "keloid.json").unlink(),
+                  "value set 'keloid' (cards.record, cards.resources)"),
+    "code-system": (lambda root: (root / "codesystems" / "acne-scar-morphology.json").unlink(),
+                    "code system 'acne-scar-morphology' (cards.record)"),
+    "concept-map": (lambda root: (root / "conceptmaps" / "cpt-to-acne-scar-procedure.json").unlink(),
+                    "concept map 'cpt-to-acne-scar-procedure' (cards.orders)"),
+    "procedure": (lambda root: remove_concept(root / PROCEDURES, "non-ablative-fractional-laser"),
+                  "procedure 'non-ablative-fractional-laser' (cards.order_rules)"),
+    "procedure-caution": (lambda root: remove_caution(root / PROCEDURES, "isotretinoin-judgement"),
+                          "procedure caution 'isotretinoin-judgement' (cards.order_rules)"),
+}
+
+
+@pytest.mark.parametrize("kind", REMOVALS)
+def test_content_without_an_entry_the_rules_use_stops_the_boot_naming_it(content: Path, kind: str) -> None:
+    """Without the check, content lacking an entry loads, and the first patient call that needs
+    it is a 500 (or a caution no procedure carries: a safety rule that vetoes nothing)."""
+    remove, named = REMOVALS[kind]
+    Engine.load(content)  # the copy loads as shipped
+    remove(content)
+    with pytest.raises(ContentError, match=re.escape(named)):
+        Engine.load(content)
+
+
+class Recording(dict[str, Any]):
+    """A content table that notes every key the engine reads from it."""
+
+    def __init__(self, data: Mapping[str, Any], seen: set[str]) -> None:
+        super().__init__(data)
+        self.seen = seen
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return super().get(key, default)
+
+
+def resources_of(request: dict[str, Any]) -> list[RawResource]:
+    """The resources of a fixture request's prefetch (Bundles unpacked)."""
+    out = []
+    for value in request.get("prefetch", {}).values():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            out += [RawResource(e["resource"], "prefetch") for e in value.get("entry", [])]
+        elif isinstance(value, dict):
+            out.append(RawResource(value, "prefetch"))
+    return out
+
+
+def test_what_the_rules_read_from_the_content_is_what_they_declare(engine: Engine) -> None:
+    """The declarations `Engine.load` checks are true: every catalogue entry, value set and code
+    system the engine reads for the fixture patients and order requests is declared (cards.uses)."""
+    seen: dict[str, set[str]] = {kind: set() for kind in ("cards", "sections", "withheld", "plans", "suggestions",
+                                                          "valuesets", "codesystems")}
+    tables: dict[str, Any] = {field: Recording(getattr(engine.catalogue, field), seen[kind])
+                              for kind, field in [("cards", "cards"), ("sections", "plan_sections"),
+                                                  ("withheld", "withheld"), ("plans", "plans"),
+                                                  ("suggestions", "suggestions")]}
+    catalogue = replace(engine.catalogue, **tables)
+    terminology = replace(engine.terminology, valuesets=Recording(engine.terminology.valuesets, seen["valuesets"]),
+                          codesystems=Recording(engine.terminology.codesystems, seen["codesystems"]))
+    recording = replace(engine, catalogue=catalogue, terminology=terminology,
+                        plan_content=replace(engine.plan_content, catalogue=catalogue))
+    for path in sorted((FIXTURES / "requests").glob("*.json")):
+        request = load_json(path)
+        recording.evaluate_resources(request["context"]["patientId"], resources_of(request), FIXTURE_TODAY)
+    for path in sorted((FIXTURES / "orders").glob("*.json")):
+        request = load_json(path)
+        drafts = [RawResource(e["resource"], "draft") for e in request["context"]["draftOrders"]["entry"]]
+        recording.evaluate_orders(request["context"]["patientId"], resources_of(request), drafts, FIXTURE_TODAY,
+                                  set(request["context"].get("selections", [])) or None)
+    declared = {kind: set().union(*(getattr(use, kind) for use in USES)) for kind in seen}
+    assert seen["cards"] and seen["sections"] and seen["valuesets"]
+    assert {kind: sorted(names - declared[kind]) for kind, names in seen.items()} == dict.fromkeys(seen, [])
