@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: help run test quick bench profile soak lint fixtures clean
+.PHONY: help run test test-fast quick bench profile soak lint fixtures clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "Installing the pinned dependencies into $(VENV) (first run, or after they change; about a minute)..."
@@ -25,8 +25,10 @@ test: $(STAMP) ## the whole test suite (starts a real FHIR server and PostgreSQL
 	@$(BIN)/python scripts/fhir_server.py install >/dev/null
 	$(BIN)/pytest
 
-quick: $(STAMP) ## the tests without the real FHIR server and the contract fuzzing (while you work)
-	$(BIN)/pytest -q -m "not integration and not fuzz"
+test-fast: $(STAMP) ## the core's and the service's tests (tests/cards, tests/service), in under a minute
+	$(BIN)/pytest -q -n 2 -m "not system" tests/cards tests/service
+
+quick: test-fast ## the same as test-fast (while you work)
 
 bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
 	$(BIN)/python bench/run.py

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from scripts import dev_token  # noqa: E402
 from scripts.fhir_server import start as start_fhir  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+from tests.support.servers import Gunicorn  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 RESULTS = ROOT / "bench" / "results"
