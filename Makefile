@@ -43,9 +43,8 @@ lint: $(STAMP) ## ruff and mypy over the code and the tests (strict for cards/)
 	$(BIN)/ruff check service cards tests scripts bench
 	$(BIN)/mypy
 
-fixtures: $(STAMP) ## regenerate fixtures/requests and fixtures/orders from fixtures/patients
-	$(BIN)/python scripts/make_requests.py
-	$(BIN)/python scripts/make_order_requests.py
+fixtures: $(STAMP) ## regenerate the large record, fixtures/requests and fixtures/orders (--check: the tests')
+	$(BIN)/python scripts/make_fixtures.py
 
 clean: ## remove the virtual environments and caches (not data/)
 	rm -rf $(VENV) .fhir-server-venv .pytest_cache

@@ -1,5 +1,5 @@
 """Order hooks (order-select, order-sign): what a clinician sees when ordering a scar procedure
-or a retinoid, for every request in fixtures/orders/ (written by scripts/make_order_requests.py
+or a retinoid, for every request in fixtures/orders/ (written by scripts/make_fixtures.py
 against the fixture date 2026-11-26), posted over HTTP with the Flask test client.
 
 Each card of the order services is about one draft order: its "Based on" list starts with

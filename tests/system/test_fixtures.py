@@ -1,46 +1,42 @@
-"""The generated fixtures are what their generators write: the hook requests, the order requests
-and the large record (run `make fixtures` after changing a patient or a case)."""
+"""The generated fixtures are what scripts/make_fixtures.py writes: the large record, the hook
+requests and the order requests (run `make fixtures` after changing a patient or a case)."""
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
+from pathlib import Path
 
-from scripts import make_order_requests
-from tests.support.paths import ROOT
+import pytest
+
+from scripts import make_fixtures
 from tests.support.scenarios import PATIENTS, REQUESTS
 
-FIXTURE_NAMES = sorted(p.stem for p in make_order_requests.ORDERS.glob("*.json"))
+ORDERS = make_fixtures.ORDERS
+FIXTURE_NAMES = sorted(p.stem for p in ORDERS.glob("*.json"))
 
 
-def _load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"scripts_{name}", ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def generated() -> dict[Path, str]:
+    return make_fixtures.wanted()
 
 
-def test_requests_are_up_to_date() -> None:
-    """fixtures/requests is what scripts/make_requests.py writes (run `make fixtures`)."""
-    wanted = _load_script("make_requests").build_all()
+def test_requests_are_up_to_date(generated: dict[Path, str]) -> None:
+    """fixtures/requests is what the generator writes (run `make fixtures`)."""
+    wanted = {p.name: text for p, text in generated.items() if p.parent == REQUESTS}
     assert {f"{p.stem}.json" for p in PATIENTS.glob("*.json")} | {"no-prefetch.json"} == set(wanted)
-    stale = [name for name, text in wanted.items()
-             if not (REQUESTS / name).exists()
-             or (REQUESTS / name).read_text(encoding="utf-8") != text]
+    stale = [p.name for p in make_fixtures.stale(generated) if p.parent == REQUESTS]
     assert not stale, f"out of date, run `make fixtures`: {stale}"
 
 
-def test_large_fixture_is_up_to_date() -> None:
-    """fixtures/patients/large-record.json is what scripts/make_large_fixture.py writes."""
-    text = _load_script("make_large_fixture").render()
+def test_large_fixture_is_up_to_date(generated: dict[Path, str]) -> None:
+    """fixtures/patients/large-record.json is what the generator writes."""
+    text = generated[PATIENTS / "large-record.json"]
     assert (PATIENTS / "large-record.json").read_text(encoding="utf-8") == text
 
 
-def test_fixtures_are_up_to_date() -> None:
-    """fixtures/orders is what scripts/make_order_requests.py writes (its --check, in-process)."""
-    script = make_order_requests
-    wanted = script.build_all()
+def test_fixtures_are_up_to_date(generated: dict[Path, str]) -> None:
+    """fixtures/orders is what the generator writes, and its --check (what CI and a reviewer
+    run) finds every generated fixture up to date."""
+    wanted = {p.name: text for p, text in generated.items() if p.parent == ORDERS}
     assert set(wanted) == {f"{n}.json" for n in FIXTURE_NAMES}
-    assert script.stale(wanted) == [], "run .venv/bin/python scripts/make_order_requests.py"
-    assert script.main(["--check"]) == 0
+    assert [p for p in make_fixtures.stale(generated) if p.parent == ORDERS] == [], "run make fixtures"
+    assert make_fixtures.main(["--check"]) == 0
