@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: help run test quick bench profile soak lint fixtures clean
+.PHONY: help run test test-fast quick bench profile soak lint fixtures clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "Installing the pinned dependencies into $(VENV) (first run, or after they change; about a minute)..."
@@ -25,8 +25,10 @@ test: $(STAMP) ## the whole test suite (starts a real FHIR server and PostgreSQL
 	@$(BIN)/python scripts/fhir_server.py install >/dev/null
 	$(BIN)/pytest
 
-quick: $(STAMP) ## the tests without the real FHIR server and the contract fuzzing (while you work)
-	$(BIN)/pytest -q -m "not integration and not fuzz"
+test-fast: $(STAMP) ## the core's and the service's tests (tests/cards, tests/service), in under a minute
+	$(BIN)/pytest -q -n 2 -m "not system" tests/cards tests/service
+
+quick: test-fast ## the same as test-fast (while you work)
 
 bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
 	$(BIN)/python bench/run.py
@@ -37,12 +39,12 @@ profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process
 soak: $(STAMP) ## 60 s of wrk at 32 connections under gunicorn + PostgreSQL; fails on errors or >= 10% memory growth
 	$(BIN)/python bench/soak.py
 
-lint: $(STAMP) ## ruff over the code and the tests
+lint: $(STAMP) ## ruff and mypy over the code and the tests (strict for cards/)
 	$(BIN)/ruff check service cards tests scripts bench
+	$(BIN)/mypy
 
-fixtures: $(STAMP) ## regenerate fixtures/requests and fixtures/orders from fixtures/patients
-	$(BIN)/python scripts/make_requests.py
-	$(BIN)/python scripts/make_order_requests.py
+fixtures: $(STAMP) ## regenerate the large record, fixtures/requests and fixtures/orders (--check: the tests')
+	$(BIN)/python scripts/make_fixtures.py
 
 clean: ## remove the virtual environments and caches (not data/)
 	rm -rf $(VENV) .fhir-server-venv .pytest_cache

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from scripts import dev_token  # noqa: E402
 from scripts.fhir_server import start as start_fhir  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+from tests.support.servers import Gunicorn  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 RESULTS = ROOT / "bench" / "results"
@@ -88,20 +88,27 @@ def wrk(binary: str, base: str, scenario: dict[str, Any], tokens: list[str], sec
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    number, unit = _found(re.fullmatch(r"([\d.]+)(us|ms|s)", value), value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _found(match: re.Match[str] | None, what: str) -> re.Match[str]:
+    """A match wrk's report must have; ValueError naming what is missing."""
+    if match is None:
+        raise ValueError(f"wrk's report has no {what}")
+    return match
 
 
 def parse(out: str) -> dict[str, Any]:
     """p50, p99, requests/s, requests and errors from wrk's report."""
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
+    p50 = _found(re.search(r"^\s+50%\s+(\S+)", out, re.M), "the 50% latency")
+    p99 = _found(re.search(r"^\s+99%\s+(\S+)", out, re.M), "the 99% latency")
+    rps = _found(re.search(r"Requests/sec:\s+([\d.]+)", out), "Requests/sec")
+    total = _found(re.search(r"(\d+) requests in", out), "the request count")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"p50_ms": round(_ms(p50.group(1)), 2), "p99_ms": round(_ms(p99.group(1)), 2),  # type: ignore[union-attr]
-            "rps": round(float(rps.group(1)), 1), "requests": int(total.group(1)),  # type: ignore[union-attr]
+    return {"p50_ms": round(_ms(p50.group(1)), 2), "p99_ms": round(_ms(p99.group(1)), 2),
+            "rps": round(float(rps.group(1)), 1), "requests": int(total.group(1)),
             "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)}
 
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run import ensure_wrk, mint_tokens, parse  # noqa: E402
 from scripts import dev_token  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+from tests.support.servers import Gunicorn  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "requests"
 RESULTS = ROOT / "bench" / "results"

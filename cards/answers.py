@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from cards.concepts import codings_of, texts_of
 from cards.terminology import SNOMED, Terminology
+from cards.uses import Uses
 
 ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 NUMERAL = r"(VI|IV|V|III|II|I|[1-6])"
@@ -93,3 +94,6 @@ def _pregnancy_words(words: Iterable[str], terminology: Terminology) -> Pregnanc
     if any(UNKNOWN_WORDS.search(w) for w in words):
         return "unknown"
     return "unreadable"
+
+
+USES = Uses.of(__name__, valuesets=("pregnant", "not-pregnant"))

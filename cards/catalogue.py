@@ -19,18 +19,19 @@ from urllib.parse import quote_plus
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from cards.card_rules import INDICATORS, SUMMARY_LIMIT
 from cards.errors import ContentError
 
 CONTENT = Path(__file__).parent / "content"
-INDICATORS = ("info", "warning", "critical")
-SUMMARY_LIMIT = 140  # CDS Hooks 2.0.1 §Card Attributes: "<140 characters"
 # GUIDELINE §1: advice is improvement, not elimination.
 PROMISES = re.compile(r"\b(cure[sd]?|eliminat\w*|erase[sd]?|remove[sd]? (all|the) scar\w*|(?<![.\d])\d{2,3} ?%)",
                       re.IGNORECASE)
 LONGEST_VALUE = "2099-12-31"  # summaries may only carry dates and short words
 
 
-class CardSchema(Schema):
+class CardEntrySchema(Schema):
+    """One entry of the catalogue's `cards`: the words of a card before a rule fills them in."""
+
     # A guideline rule, or §1 for the principle "unreadable is not absent" itself.
     rule = fields.String(required=True, validate=validate.Regexp(r"^(R[1-8]|§1)$"))
     fires_when = fields.String(required=True, validate=validate.Length(min=1))
@@ -105,7 +106,7 @@ class SectionSchema(Schema):
     evidence = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
 
 
-class SectionField(fields.Field):
+class SectionField(fields.Field[dict[str, Any]]):
     """A plan section: its text, or {text, evidence}."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -118,7 +119,7 @@ class CatalogueSchema(Schema):
     guideline = fields.Dict(required=True)
     source = fields.Dict(required=True)
     override_reasons = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
-    cards = fields.Dict(keys=fields.String(), values=fields.Nested(CardSchema), required=True)
+    cards = fields.Dict(keys=fields.String(), values=fields.Nested(CardEntrySchema), required=True)
     plan_sections = fields.Dict(keys=fields.String(), values=SectionField(), required=True)
     plans = fields.Dict(keys=fields.String(), values=fields.Nested(PlanSchema), required=True)
     suggestions = fields.Nested(SuggestionsSchema, required=True)
@@ -261,7 +262,7 @@ def _check_wording(cid: str, card: CardContent) -> None:
     placeholders = {m[1] or m[2] for m in Template.pattern.findall(card.summary) if m[1] or m[2]}
     longest = card.render_summary(dict.fromkeys(placeholders, LONGEST_VALUE))
     if len(longest) >= SUMMARY_LIMIT:
-        raise ContentError(f"card {cid!r}: summary can reach {len(longest)} characters (limit 139)")
+        raise ContentError(f"card {cid!r}: summary can reach {len(longest)} characters (limit {SUMMARY_LIMIT - 1})")
     for text in (card.summary, card.detail):
         if match := PROMISES.search(text):
             raise ContentError(f"card {cid!r} promises too much: {match.group(0)!r}")

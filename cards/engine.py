@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
+from cards import answers, medications, order_rules, orders, plan, record, resources, rules
 from cards.catalogue import Catalogue
 from cards.errors import ContentError
 from cards.findings import Finding
@@ -21,7 +23,12 @@ from cards.record import PatientRecord, build_record, foreign_records
 from cards.render import RenderedCard, UuidFactory, by_severity, new_uuid, render
 from cards.resources import RawResource, Selector, select_and_validate
 from cards.rules import SAFETY_RULES, records_of_another_patient
-from cards.terminology import Terminology
+from cards.terminology import CONTENT, Terminology
+from cards.uses import PROCEDURE_SYSTEM, Uses, available, unmet
+
+# What the rules read from the content, as each module declares it (checked by `Engine.load`).
+USES: tuple[Uses, ...] = tuple(m.USES for m in (rules, plan, order_rules, record, medications, answers, orders,
+                                                resources))
 
 SCAR_TOPICS = frozenset({"acne-scar", "skin-scar-unspecified"})
 
@@ -37,18 +44,22 @@ class Engine:
     selector: Selector
 
     @classmethod
-    def load(cls) -> Engine:
-        """Load and check every content file; ContentError stops the boot."""
-        terminology = Terminology.load()
-        catalogue = Catalogue.load()
-        procedures = load_procedures(terminology.codesystems["acne-scar-procedure"])
-        for plan in catalogue.plans.values():
-            unknown = {c for codes in plan["by_grade"].values() for c in codes} - procedures.keys()
-            if unknown or "unknown" not in plan["by_grade"]:
+    def load(cls, root: Path = CONTENT) -> Engine:
+        """Load and check every content file under `root`, and that it holds everything the rules
+        use (cards.uses); ContentError stops the boot, naming what is wrong or missing."""
+        terminology = Terminology.load(root)
+        catalogue = Catalogue.load(root)
+        system = terminology.codesystems.get(PROCEDURE_SYSTEM)
+        procedures = load_procedures(system) if system is not None else {}
+        if missing := unmet(USES, available(catalogue, terminology, procedures)):
+            raise ContentError(f"the content lacks what the rules use: {'; '.join(missing)}")
+        for by_grade in (p["by_grade"] for p in catalogue.plans.values()):
+            unknown = {c for codes in by_grade.values() for c in codes} - procedures.keys()
+            if unknown or "unknown" not in by_grade:
                 raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
-        content = PlanContent(catalogue, procedures, terminology.codesystem_url("acne-scar-procedure"))
-        return cls(terminology, catalogue, content, ProcedureReader.load(terminology, procedures),
-                   Selector(terminology))
+        content = PlanContent(catalogue, procedures, terminology.codesystem_url(PROCEDURE_SYSTEM))
+        return cls(terminology, catalogue, content,
+                   ProcedureReader.load(terminology, procedures, root / "procedure-text.yaml"), Selector(terminology))
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
         """Select, read and derive the facts. Never raises for imperfect data: what could not

@@ -8,6 +8,8 @@ from typing import Any
 
 from cards.concepts import Evidence
 
+RETINOID = "retinoid"  # the caution of a Block that vetoes every retinoid (not a procedure caution)
+
 
 @dataclass(frozen=True)
 class Block:

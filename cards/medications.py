@@ -33,6 +33,7 @@ from cards.dates import add_months, to_date
 from cards.reading import DATA_ABSENT_REASON
 from cards.resources import MEDICATION, MEDICATION_SETS, Unread, medication_key
 from cards.terminology import Terminology
+from cards.uses import Uses
 
 Status = Literal["none", "current", "past", "unknown"]
 MedicationUse = MedicationStatement | MedicationRequest | MedicationDispense
@@ -182,8 +183,8 @@ def isotretinoin_exposure(
     current = [c for c in courses if c.state == "current"]
     if current:
         # The planned last dose is known only when every current course has an end date.
-        ends = [c.last_dose for c in current]
-        planned = max(ends) if all(ends) else None  # type: ignore[type-var]
+        ends = [c.last_dose for c in current if c.last_dose is not None]
+        planned = max(ends) if len(ends) == len(current) else None
         return IsotretinoinExposure("current", planned, tuple(c.evidence for c in current))
     past = sorted((c for c in courses if c.state == "past"), key=lambda c: c.last_dose or date.min)
     latest = past[-1] if past else None
@@ -268,10 +269,10 @@ def request_dates(request: MedicationRequest) -> tuple[date | None, date | None]
         if repeat is None:
             continue
         if repeat.boundsPeriod and repeat.boundsPeriod.end:
-            ends.append(to_date(repeat.boundsPeriod.end, "latest"))  # type: ignore[arg-type]
+            if (end := to_date(repeat.boundsPeriod.end, "latest")) is not None:
+                ends.append(end)
         elif repeat.boundsDuration and authored_latest and repeat.boundsDuration.value is not None:
             ends.append(_after(authored_latest, repeat.boundsDuration))
-    ends = [e for e in ends if e is not None]
     return (max(ends) if ends else None), authored
 
 
@@ -320,3 +321,7 @@ def antivirals(resources: Sequence[FHIRResourceModel], terminology: Terminology)
         if terminology["hsv-antiviral"].matches(concept.codings, concept.texts):
             found.append(Evidence(reference_of(use), f"{concept.label}, {use.status}"))
     return tuple(found)
+
+
+USES = Uses.of(__name__, valuesets=("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "hsv-antiviral",
+                                    *MEDICATION_SETS))

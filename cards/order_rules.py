@@ -18,6 +18,7 @@ from cards.medications import ISOTRETINOIN_WAIT_MONTHS
 from cards.orders import Order
 from cards.plan import PlanContent, procedure_request
 from cards.record import PatientRecord
+from cards.uses import Uses
 
 TYPICAL_COURSE_MONTHS = 6  # an isotretinoin course with no dosage bounds is taken to last this long
 
@@ -44,7 +45,8 @@ def _within_isotretinoin_window(record: PatientRecord, today: date) -> bool:
     exposure = record.isotretinoin
     if exposure.status in ("current", "unknown") or (exposure.status == "past" and exposure.last_dose is None):
         return True
-    return exposure.status == "past" and today < add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS)  # type: ignore[arg-type]
+    last = exposure.last_dose
+    return exposure.status == "past" and last is not None and today < add_months(last, ISOTRETINOIN_WAIT_MONTHS)
 
 
 def procedure_after_isotretinoin(record: PatientRecord, order: Order, batch: Sequence[Order],
@@ -247,3 +249,19 @@ def once_per_batch(findings: Sequence[Finding]) -> list[Finding]:
             first[finding.card] = len(merged)
             merged.append(finding)
     return merged
+
+
+USES = Uses.of(
+    __name__,
+    cards=("order-isotretinoin-current", "order-isotretinoin-unknown", "order-isotretinoin-recent",
+           "order-isotretinoin-unconfirmed", "order-peel-after-isotretinoin", "order-medication-unidentified-pregnancy",
+           "order-retinoid-pregnancy", "order-retinoid-pregnancy-uncertain", "order-isotretinoin-procedure-planned",
+           "order-procedure-pregnancy", "order-procedure-pregnancy-uncertain", "order-procedure-active-acne",
+           "order-skin-of-colour", "order-keloid", "order-herpes-active-site", "order-herpes-active",
+           "order-antiviral-on-record", "order-herpes-prophylaxis", "order-resurfacing-prophylaxis",
+           *ONCE_PER_BATCH),
+    suggestions=("remove_label", "instead_label", "antiviral"),
+    procedures=(ALTERNATIVE,),
+    cautions=("isotretinoin-defer", "isotretinoin-judgement", "scar-procedure", "skin-of-colour-avoid",
+              "keloid-risk", "hsv-risk"),
+)

@@ -31,6 +31,7 @@ from cards.medications import concept_of, is_isotretinoin, is_topical_retinoid, 
 from cards.procedures import Procedure
 from cards.resources import Unread
 from cards.terminology import CONTENT, Terminology
+from cards.uses import PROCEDURE_SYSTEM, Uses
 
 RETINOID_SETS = ("isotretinoin", "oral-retinoid", "retinoid-ingredient", "topical-retinoid-product")
 
@@ -61,7 +62,7 @@ class ProcedureReader:
         cpt = terminology.conceptmaps[CPT_MAP]
         if unknown := set(cpt.values()) - procedures.keys():
             raise ContentError(f"{CPT_MAP}: unknown target procedures {unknown}")
-        return cls(procedures, terminology.codesystem_url("acne-scar-procedure"), cpt, tuple(patterns))
+        return cls(procedures, terminology.codesystem_url(PROCEDURE_SYSTEM), cpt, tuple(patterns))
 
     def read(self, concept: Any) -> Procedure | None:
         """The procedure a CodeableConcept names, or None."""
@@ -149,3 +150,7 @@ def _occurrence(request: ServiceRequest) -> date | None:
     if request.occurrencePeriod is not None and request.occurrencePeriod.start is not None:
         return to_date(request.occurrencePeriod.start, "earliest")
     return None
+
+
+USES = Uses.of(__name__, valuesets=(*RETINOID_SETS, "hsv-antiviral"), codesystems=(PROCEDURE_SYSTEM,),
+               conceptmaps=(CPT_MAP,))

@@ -15,20 +15,25 @@ from typing import Any
 
 from cards.catalogue import Catalogue
 from cards.dates import years_between
-from cards.findings import Block, Finding, Suggestion
+from cards.findings import RETINOID, Block, Finding, Suggestion
 from cards.procedures import Procedure
 from cards.record import PatientRecord, Scarring
 from cards.terminology import SNOMED
+from cards.uses import PROCEDURE_SYSTEM, Uses
 
-MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")
+MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")  # the plans, by morphology
+MORPHOLOGY_SECTIONS = ("ice-pick", "rolling", "boxcar", "hypertrophic")
+VARIANTS = ("treatment-plan-macular", "treatment-plan-ice-pick", "treatment-plan-rolling-boxcar",
+            "treatment-plan-hypertrophic", "treatment-plan-unspecified")
 PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
 # R1 (v2): the grade-tailored lines name techniques, so each plan has its own; the ice-pick
 # lines (CROSS, punch excision) are never shown for rolling or boxcar scars.
 GRADE_SECTIONS = {"treatment-plan-ice-pick": "grade-", "treatment-plan-rolling-boxcar": "rolling-boxcar-grade-"}
+GRADED = (2, 3, 4)  # the grades with lines of their own (grade 1 is the macular plan)
 OLD_SCAR_YEARS = 5  # R8 (expert opinion: no reference supports it)
 TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
 # R4: with no Fitzpatrick type recorded, the plan itself withholds energy-based procedures.
-SKIN_TYPE_UNKNOWN = Block("energy-based", "R4-skin-type-unknown")
+SKIN_TYPE_UNKNOWN_BLOCK = Block("energy-based", "R4-skin-type-unknown")
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def treatment_plan(
     variant = plan_variant(scarring)
     blocks = list(blocks)
     if record.skin_type is None:
-        blocks.append(SKIN_TYPE_UNKNOWN)
+        blocks.append(SKIN_TYPE_UNKNOWN_BLOCK)
     codes, first_line = _procedures(scarring, variant, content.catalogue)
     if variant in PROCEDURE_PLANS and record.skin_type is not None and record.skin_type.value >= 4:
         extra = content.catalogue.plans["skin-of-colour"]["by_grade"]["unknown"]
@@ -131,8 +136,7 @@ def _sections(record: PatientRecord, variant: str, today: date, retinoid_withhel
     if variant == "treatment-plan-macular":
         yield "grade-1"
     else:
-        yield from (m for m in ("ice-pick", "rolling", "boxcar", "hypertrophic")
-                    if m in scarring.morphologies)
+        yield from (m for m in MORPHOLOGY_SECTIONS if m in scarring.morphologies)
         if "ice-pick" in scarring.morphologies and scarring.morphologies & {"rolling", "boxcar"}:
             yield "mixed"
         if not scarring.grade:
@@ -193,7 +197,7 @@ def _retinoid(
     """Maintenance topical retinoid (AAD 2024: for acne; controlling acne prevents new scars): only
     when none is in use and no rule blocks it."""
     spec: Mapping[str, Any] = content.catalogue.suggestions["retinoid"]
-    reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks if b.caution == "retinoid")
+    reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks if b.caution == RETINOID)
     if reasons:
         return [], [f"{spec['text']}: {'; '.join(reasons)}"]
     if record.topical_retinoids:
@@ -214,4 +218,16 @@ def _retinoid(
                        resource)], []
 
 
-
+USES = Uses.of(
+    __name__,
+    blocks=(SKIN_TYPE_UNKNOWN_BLOCK,),
+    cards=VARIANTS,
+    sections=("grade-1", *MORPHOLOGY_SECTIONS, "mixed", "grade-unknown",
+              *(f"{prefix}{grade}" for prefix in GRADE_SECTIONS.values() for grade in GRADED),
+              "skin-type-unknown", "scar-age-old", "hsv-antiviral-on-record", "hsv-prophylaxis", "expectations",
+              "maintenance-deferred", "retinoid-in-use", "maintenance"),
+    plans=(*MORPHOLOGY_ORDER, "unspecified", "skin-of-colour"),
+    suggestions=("procedure_label", "retinoid_label", "retinoid"),
+    codesystems=(PROCEDURE_SYSTEM,),
+    cautions=("hsv-risk",),
+)

@@ -41,6 +41,7 @@ from cards.dates import to_date
 from cards.orders import Order, ProcedureReader, read_orders
 from cards.resources import Selection, Unread
 from cards.terminology import Terminology
+from cards.uses import Uses
 
 Morphology = Literal["ice-pick", "rolling", "boxcar", "hypertrophic", "macular"]
 # Whole words only: "controlling" is not a rolling scar.
@@ -401,3 +402,11 @@ def _pregnancy_status(observations: list[Observation], terminology: Terminology,
             return Pregnancy("not-pregnant", evidence)
         break  # the latest answer is too old to rely on
     return Pregnancy("unknown")
+
+
+USES = Uses.of(
+    __name__,
+    valuesets=("herpes-simplex", "keloid", "acne", "acne-scar", "skin-scar-unspecified", "scar-grade",
+               "fitzpatrick-skin-type", "pregnant", "pregnancy-uncertain", "not-pregnant", "pregnancy-status"),
+    codesystems=("acne-scar-morphology",),
+)

@@ -36,6 +36,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cards.reading import read
 from cards.terminology import Terminology, ValueSet
+from cards.uses import Uses
 
 MODELS: dict[str, type[FHIRResourceModel]] = {
     "Patient": Patient,
@@ -182,7 +183,7 @@ class Selector:
         if isinstance(target, str) and target.startswith("#"):
             return True  # contained: read with the use
         key = medication_key(target)
-        if key in medications:
+        if key is not None and key in medications:
             return medications[key]
         # Not sent alongside (nor fetched): the reference's display is all there is to go on, and
         # without one the medication cannot be identified (the rules say so).
@@ -251,9 +252,8 @@ def unresolved_medications(resources: Iterable[RawResource]) -> list[str]:
 
 def _subject_id(data: dict[str, Any]) -> str | None:
     subject = data.get("subject") or data.get("patient")
-    if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
-        return None
-    return subject["reference"]
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    return reference if isinstance(reference, str) else None
 
 
 def _is_other_patients(raw: RawResource, patient_id: str) -> bool:
@@ -332,3 +332,5 @@ def _unique(resources: Iterable[RawResource], seen: set[str]) -> Iterator[RawRes
             seen.add(reference)
         yield raw
 
+
+USES = Uses.of(__name__, valuesets=TOPICS)  # the Selector's value sets

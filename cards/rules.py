@@ -12,16 +12,22 @@ from collections.abc import Callable
 from datetime import date
 
 from cards.dates import add_months
-from cards.findings import Block, Finding
+from cards.findings import RETINOID, Block, Finding
 from cards.medications import ISOTRETINOIN_WAIT_MONTHS
 from cards.record import PatientRecord
+from cards.uses import Uses
 
 Rule = Callable[[PatientRecord, date], Finding | None]
 OLDER_ADVICE_MONTHS = 12  # source article and older teaching
+ACTIVE_ACNE_BLOCK = Block("scar-procedure", "R2-active-acne")
 ISOTRETINOIN_BLOCK = Block("isotretinoin-defer", "R3-isotretinoin")
 UNCONFIRMED_BLOCK = Block("isotretinoin-defer", "R3-medication-unidentified")
-PREGNANCY_BLOCKS = (Block("scar-procedure", "R5-pregnancy"), Block("retinoid", "R5-pregnancy"))
-UNCERTAIN_BLOCKS = (Block("scar-procedure", "R5-pregnancy-uncertain"), Block("retinoid", "R5-pregnancy-uncertain"))
+SKIN_OF_COLOUR_BLOCKS = (Block("skin-of-colour-avoid", "R4-skin-of-colour"),
+                         Block("skin-of-colour-prefer-non-ablative", "R4-prefer-non-ablative"))
+PREGNANCY_BLOCKS = (Block("scar-procedure", "R5-pregnancy"), Block(RETINOID, "R5-pregnancy"))
+UNCERTAIN_BLOCKS = (Block("scar-procedure", "R5-pregnancy-uncertain"), Block(RETINOID, "R5-pregnancy-uncertain"))
+KELOID_BLOCK = Block("keloid-risk", "R6-keloid")
+HERPES_ACTIVE_BLOCK = Block("hsv-risk", "R7-herpes-active")
 
 
 def active_acne_first(record: PatientRecord, today: date) -> Finding | None:
@@ -29,8 +35,7 @@ def active_acne_first(record: PatientRecord, today: date) -> Finding | None:
     acne before scar procedures."""
     if not record.active_acne:
         return None
-    return Finding("active-acne", basis=record.active_acne,
-                   blocks=(Block("scar-procedure", "R2-active-acne"),))
+    return Finding("active-acne", basis=record.active_acne, blocks=(ACTIVE_ACNE_BLOCK,))
 
 
 def isotretinoin_timing(record: PatientRecord, today: date) -> Finding | None:
@@ -80,9 +85,7 @@ def skin_of_colour(record: PatientRecord, today: date) -> Finding | None:
     skin = record.skin_type
     if skin is None or skin.value < 4:
         return None
-    return Finding("skin-of-colour", {"skin_type": skin.roman}, (skin.evidence,),
-                   (Block("skin-of-colour-avoid", "R4-skin-of-colour"),
-                    Block("skin-of-colour-prefer-non-ablative", "R4-prefer-non-ablative")))
+    return Finding("skin-of-colour", {"skin_type": skin.roman}, (skin.evidence,), SKIN_OF_COLOUR_BLOCKS)
 
 
 def pregnancy(record: PatientRecord, today: date) -> Finding | None:
@@ -102,7 +105,7 @@ def keloid_history(record: PatientRecord, today: date) -> Finding | None:
     """R6 (Jacob 2001): keloid risk with punch, ablative laser, dermabrasion and CROSS."""
     if not record.keloid:
         return None
-    return Finding("keloid-history", basis=record.keloid, blocks=(Block("keloid-risk", "R6-keloid"),))
+    return Finding("keloid-history", basis=record.keloid, blocks=(KELOID_BLOCK,))
 
 
 def herpes_simplex(record: PatientRecord, today: date) -> Finding | None:
@@ -110,8 +113,7 @@ def herpes_simplex(record: PatientRecord, today: date) -> Finding | None:
     prophylaxis regimen, or, with an antiviral already on record, a check that it covers the
     procedure period."""
     if record.herpes_active:
-        return Finding("herpes-active", basis=record.herpes_active,
-                       blocks=(Block("hsv-risk", "R7-herpes-active"),))
+        return Finding("herpes-active", basis=record.herpes_active, blocks=(HERPES_ACTIVE_BLOCK,))
     if record.herpes_history and record.antivirals:
         return Finding("herpes-history-antiviral", basis=record.herpes_history + record.antivirals)
     if record.herpes_history:
@@ -128,4 +130,15 @@ def records_of_another_patient(record: PatientRecord, today: date) -> Finding | 
 SAFETY_RULES: tuple[Rule, ...] = (
     active_acne_first, isotretinoin_timing, medication_unidentified, skin_of_colour, pregnancy, keloid_history,
     herpes_simplex, records_of_another_patient,
+)
+
+USES = Uses.of(
+    __name__,
+    blocks=(ACTIVE_ACNE_BLOCK, ISOTRETINOIN_BLOCK, UNCONFIRMED_BLOCK, *SKIN_OF_COLOUR_BLOCKS, *PREGNANCY_BLOCKS,
+            *UNCERTAIN_BLOCKS, KELOID_BLOCK, HERPES_ACTIVE_BLOCK),
+    cards=("active-acne", "isotretinoin-pregnancy", "isotretinoin-current", "isotretinoin-last-dose-unknown",
+           "isotretinoin-recent", "isotretinoin-window-passed", "isotretinoin-unconfirmed", "skin-of-colour",
+           "pregnancy-uncertain", "pregnancy", "keloid-history", "herpes-active", "herpes-history-antiviral",
+           "herpes-history", "records-other-patient"),
+    sections=("isotretinoin-planned-end",),
 )

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/catalogue_table.py
 
-tests/test_readme.py checks that README.md carries exactly this table.
+tests/system/test_readme.py checks that README.md carries exactly this table.
 """
 
 from __future__ import annotations

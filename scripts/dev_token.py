@@ -47,7 +47,9 @@ def token(audience: str, directory: Path = DEFAULT_DIR, lifetime: int = 300) -> 
     now = int(time.time())
     claims = {"iss": ISSUER, "sub": "dev-ehr-client", "aud": audience, "iat": now, "exp": now + lifetime,
               "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, key, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})  # type: ignore[arg-type]
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{directory / 'private.pem'} is not the EC key `init` writes")
+    return jwt.encode(claims, key, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ started with `scripts/fhir_server.py start` and did not stop is stopped after it
     .venv/bin/python scripts/readme_blocks.py            # run every block; exit 1 if one fails
     .venv/bin/python scripts/readme_blocks.py --list     # the blocks and how each runs
 
-tests/test_readme_blocks.py runs the same blocks under pytest (make test).
+tests/system/test_readme_blocks.py runs the same blocks under pytest (make test).
 """
 
 from __future__ import annotations

@@ -22,15 +22,16 @@ from service.web import register_error_handlers
 log = logging.getLogger("acne_scar_cds")
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Flask:
-    """Build the app; the content is loaded and checked here, so a broken catalogue stops
-    the boot rather than a request."""
+def create_app(settings: Settings | None = None, registry: Registry | None = None,
+               engine: Engine | None = None) -> Flask:
+    """Build the app; the content is loaded and checked here (unless an `engine` loaded already
+    is given: tests share one), so a broken catalogue stops the boot rather than a request."""
     settings = settings or Settings.from_env()
     observability.configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # see web.json_body
     app.extensions["cds_settings"] = settings
-    app.extensions["cds_engine"] = engine = Engine.load()
+    app.extensions["cds_engine"] = engine = engine or Engine.load()
     # Governance (README "Going live safely"): which content runs, its sign-off, silent services.
     review = governance.content_review(settings, engine.catalogue.guideline_version)
     registry = governance.with_usage_requirements(registry or default_registry(settings.bench_baseline), review)
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.extensions["cds_registry"], app.extensions["cds_content_review"] = registry, review
     app.extensions["cds_session"] = requests.Session()
     app.extensions["cds_store"] = store = Store.from_url(settings.database_url)
-    if settings.migrate_on_start:
+    if settings.migrate_on_start:  # under gunicorn the master did it (service/gunicorn_conf.py)
         store.migrate()
     observability.install(app)  # first: rejected calls are timed, logged and counted too
     install_guard(app, auth_policy(settings), settings)

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
+from service.errors import Unauthorized
 from service.fhir_servers import AllowedFhirServers, check_entry
 from service.settings import SettingsError
 from service.store import Store
@@ -41,14 +42,6 @@ ISSUER_FIELDS = {"iss", "jwks_url", "jwks_file", "jku_allowed", "fhir_servers"}
 
 class AuthConfigError(SettingsError):
     """The trusted-issuer configuration is missing or malformed; the message says what to set."""
-
-
-class Unauthorized(Exception):
-    """A call that failed a check; `reason` is a stable word for logs and metrics."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass

@@ -87,16 +87,23 @@ def main(argv: Sequence[str] | None = None, prog: str = "acne-scar-cds") -> int:
 
 
 def _database_command(args: argparse.Namespace) -> int:
+    """`migrate` brings the schema up to date; `feedback-report` only reads (the service, or
+    `migrate`, made the schema)."""
     try:
-        store = Store.from_url(Settings.from_env().database_url)
-        store.migrate()
+        database_url = Settings.from_env().database_url
+        store = Store.from_url(database_url)
         if args.command == "migrate":
-            url = make_url(Settings.from_env().database_url).render_as_string(hide_password=True)
+            store.migrate()
+            url = make_url(database_url).render_as_string(hide_password=True)
             print(f"database {url} is at the latest schema")
             return 0
         report = store.report(args.service)
-    except (SettingsError, SQLAlchemyError) as exc:
+    except SettingsError as exc:
         print(f"acne-scar-cds: database: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        hint = " (a new database? `acne-scar-cds migrate` creates its tables)" if args.command != "migrate" else ""
+        print(f"acne-scar-cds: database: {str(exc).splitlines()[0]}{hint}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

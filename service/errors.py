@@ -1,13 +1,22 @@
-"""The service's errors and the one map from error to HTTP answer.
+"""The service's errors: one class per condition, each with its HTTP status and stable code.
 
 Per CDS Hooks 2.0.1, a failure is never `200 {"cards": []}`: the EHR must be able to tell
 "no advice" from "could not advise". Every error body is JSON with a stable `error` code and a
-human `message`; never a stack trace.
+human `message` (`error_body`, the one shape, also of the answers gunicorn gives itself); never
+a stack trace. Which exception becomes which error is one table, `service.web.TRANSLATIONS`,
+registered in the application factory.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+NO_TOKEN = "no-bearer-token"
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    """The one shape of every error answer: {"error": code, "message": ..., details}."""
+    return {"error": code, "message": message, **details}
 
 
 class ServiceError(Exception):
@@ -22,7 +31,11 @@ class ServiceError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **self.details}
+        return error_body(self.code, self.message, **self.details)
+
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the body (none, unless a condition needs one)."""
+        return {}
 
 
 class BadRequest(ServiceError):
@@ -50,25 +63,22 @@ def field_paths(errors: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-class NotAuthorised(ServiceError):
-    """401: the caller's JWT failed a check. The body says no more than that (which check
-    failed is in the log), so it does not help an attacker."""
+class Unauthorized(ServiceError):
+    """401: the caller's JWT failed a check (CDS Hooks §Trusting CDS Clients). `reason` is a
+    stable word for the log and the metrics (service/auth.py lists them); the body says no more
+    than "not authorised", so it does not help an attacker."""
 
     status = 401
     code = "unauthorized"
 
-    def __init__(self, message: str, token_sent: bool) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str) -> None:
+        super().__init__("The request is not authorised.")
+        self.reason = reason
+
+    def headers(self) -> dict[str, str]:
         # RFC 6750 §3: a token that fails a check is `invalid_token`; a request without one
         # gets the bare challenge (§3.1: "SHOULD NOT include an error code").
-        self.challenge = 'Bearer error="invalid_token"' if token_sent else "Bearer"
-
-
-class BodyTimeout(ServiceError):
-    """408: the client stopped sending the body (see service/gunicorn_worker.py)."""
-
-    status = 408
-    code = "request-timeout"
+        return {"WWW-Authenticate": "Bearer" if self.reason == NO_TOKEN else 'Bearer error="invalid_token"'}
 
 
 class UnknownService(ServiceError):
@@ -78,11 +88,11 @@ class UnknownService(ServiceError):
     code = "unknown-service"
 
 
-class UnsupportedMediaType(ServiceError):
-    """415: the body is not JSON."""
+class BodyTimeout(ServiceError):
+    """408: the client stopped sending the body (see service/gunicorn_worker.py)."""
 
-    status = 415
-    code = "unsupported-media-type"
+    status = 408
+    code = "request-timeout"
 
 
 class PrefetchUnavailable(ServiceError):
@@ -91,6 +101,23 @@ class PrefetchUnavailable(ServiceError):
 
     status = 412
     code = "prefetch-unavailable"
+
+
+class PayloadTooLarge(ServiceError):
+    """413: the body is longer than MAX_BODY_BYTES."""
+
+    status = 413
+    code = "payload-too-large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The body is larger than the limit of {limit} bytes.")
+
+
+class UnsupportedMediaType(ServiceError):
+    """415: the body is not JSON."""
+
+    status = 415
+    code = "unsupported-media-type"
 
 
 class UnknownCard(ServiceError):
@@ -102,7 +129,8 @@ class UnknownCard(ServiceError):
 
 
 class StoreUnavailable(ServiceError):
-    """503: the feedback database cannot be reached; the client may retry."""
+    """503: the database cannot be reached (feedback, the report, or the token replay check);
+    nothing was stored and the client may retry."""
 
     status = 503
     code = "store-unavailable"
@@ -113,3 +141,22 @@ class InvalidCards(ServiceError):
 
     status = 500
     code = "invalid-cards"
+
+
+class InternalError(ServiceError):
+    """500: an exception nothing else answers (a bug); its traceback goes to the log only."""
+
+    status = 500
+    code = "internal-error"
+
+
+class HttpError(ServiceError):
+    """A refusal Werkzeug makes itself (no such route, method not allowed), in the same shape:
+    its status, its name as the code."""
+
+    def __init__(self, status: int, code: str, message: str, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status, self.code, self.allow = status, code, allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}

@@ -13,35 +13,28 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from marshmallow import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-
 from cards.catalogue import Catalogue
-from service.errors import BadRequest, StoreUnavailable, UnknownCard
-from service.schemas import FeedbackSchema
+from service.errors import UnknownCard
+from service.schemas import FeedbackSchema, load
 from service.store import FeedbackItem, IssuedCard, Store
+
+FEEDBACK_SCHEMA = FeedbackSchema()
 
 
 def record_feedback(service_id: str, body: Mapping[str, Any], store: Store, catalogue: Catalogue,
                     keep_comments: bool) -> dict[str, int]:
     """Validate and store a feedback request; returns how many items were new and duplicate."""
-    try:
-        items = FeedbackSchema().load(body)["feedback"]
-    except ValidationError as exc:
-        raise BadRequest.from_fields("The feedback", exc.messages) from None
-    try:
-        issued = store.issued(service_id, (str(i["card"]) for i in items))
-        checked, rejected = [], []
-        for n, item in enumerate(items):
-            try:
-                checked.append(_check(item, n, issued, catalogue, keep_comments))
-            except UnknownCard as exc:
-                rejected.append({"item": n, "error": exc.code, "message": exc.message})
-        if not checked:
-            raise UnknownCard(f"No item could be stored: {rejected[0]['message']}", rejected=rejected)
-        stored = store.add_feedback(checked)
-    except SQLAlchemyError:
-        raise StoreUnavailable("The feedback store is unavailable; nothing was stored. Retry later.") from None
+    items = load(FEEDBACK_SCHEMA, body, "The feedback")["feedback"]
+    issued = store.issued(service_id, (str(i["card"]) for i in items))
+    checked, rejected = [], []
+    for n, item in enumerate(items):
+        try:
+            checked.append(_check(item, n, issued, catalogue, keep_comments))
+        except UnknownCard as exc:
+            rejected.append({"item": n, "error": exc.code, "message": exc.message})
+    if not checked:
+        raise UnknownCard(f"No item could be stored: {rejected[0]['message']}", rejected=rejected)
+    stored = store.add_feedback(checked)  # a database outage is a 503 (service/web.py TRANSLATIONS)
     answer: dict[str, Any] = {"stored": stored, "duplicates": len(checked) - stored}
     if rejected:
         answer["rejected"] = rejected

@@ -134,7 +134,7 @@ def outcome_text(body: dict[str, Any]) -> str:
     """A short human text of an OperationOutcome (or of any error body)."""
     if body.get("resourceType") != "OperationOutcome":
         return "unexpected answer"
-    issues = body.get("issue") if isinstance(body.get("issue"), list) else []
+    issues = _list(body.get("issue"))
     texts = [
         str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code") or "")
         for i in issues if isinstance(i, dict)
@@ -163,14 +163,18 @@ def bundle_resources(bundle: dict[str, Any], origin: str) -> list[dict[str, Any]
 
 
 def _is_error(outcome: dict[str, Any]) -> bool:
-    issues = outcome.get("issue") if isinstance(outcome.get("issue"), list) else []
+    issues = _list(outcome.get("issue"))
     return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     """The Bundle's `next` link, if any."""
-    links = bundle.get("link") if isinstance(bundle.get("link"), list) else []
-    for link in links:
+    for link in _list(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else none (a server's malformed field is no list)."""
+    return value if isinstance(value, list) else []

@@ -2,7 +2,8 @@
 
 1. A client that stops sending mid-request cannot hold a worker: every client socket gets a
    read timeout (CLIENT_TIMEOUT seconds, default 5, and at most half the worker timeout, so
-   the socket gives up before gunicorn kills the worker); the app answers a stalled body 408.
+   the socket gives up before gunicorn kills the worker; see Settings); the app answers a
+   stalled body 408.
 2. Requests gunicorn refuses itself (request line or header too long, a bad Content-Length,
    Content-Length with chunked encoding, a broken chunk) are answered in the service's JSON
    error shape, not gunicorn's HTML page.
@@ -11,20 +12,19 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from typing import Any
 
 from gunicorn import util
 from gunicorn.workers.sync import SyncWorker
 
-CLIENT_TIMEOUT = float(os.environ.get("CLIENT_TIMEOUT", "5"))
+from service.errors import error_body
+from service.settings import Settings
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's util.write_error, in the service's error shape."""
-    code = reason.lower().replace(" ", "-")
-    body = json.dumps({"error": code, "message": mesg or reason}).encode()
+    """gunicorn's util.write_error, in the service's error shape (service.errors.error_body)."""
+    body = json.dumps(error_body(reason.lower().replace(" ", "-"), mesg or reason)).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
     util.write_nonblock(sock, head + body)
@@ -37,8 +37,9 @@ class JsonSyncWorker(SyncWorker):
         # gunicorn writes its own error pages through this module function; replace it in this
         # worker process only.
         util.write_error = write_json_error
+        self.client_timeout = min(Settings.from_env().client_timeout, self.cfg.timeout / 2)
         super().init_process()
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
-        client.settimeout(min(CLIENT_TIMEOUT, self.cfg.timeout / 2))
+        client.settimeout(self.client_timeout)
         super().handle(listener, client, addr)

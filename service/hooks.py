@@ -10,19 +10,21 @@ from datetime import date
 from typing import Any
 
 import requests
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from sqlalchemy.exc import SQLAlchemyError
 
+from cards.card_rules import card_problems
+from cards.engine import Engine
 from cards.render import RenderedCard
-from service.errors import BadRequest, InvalidCards
+from service.errors import InvalidCards
 from service.fhir_client import FetchPolicy
+from service.hook_request import HookRequest
 from service.prefetch import gather
-from service.registry import ServiceDescriptor, draft_orders
-from service.schemas import CardSchema, HookRequestSchema, empty_fields
+from service.registry import C, ServiceDescriptor
+from service.schemas import HookRequestSchema, load
 from service.store import Store
 
 log = logging.getLogger("acne_scar_cds")
-CARD_SCHEMA = CardSchema()
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,21 @@ class CallResult:
 
 
 def call_service(
-    service: ServiceDescriptor,
+    service: ServiceDescriptor[C],
     body: Mapping[str, Any],
     session: requests.Session,
     policy: FetchPolicy,
-    engine: Any,
+    engine: Engine,
     today: date,
 ) -> CallResult:
     """Validate the request, gather prefetch, run the guideline, check the cards."""
     request = parse_request(service, body)
-    gathered = gather(service.prefetch, request, session, policy, related=draft_orders(request))
+    gathered = gather(service.prefetch, request, session, policy, related=request.context.draft_orders)
     # Imperfect clinical data is read, not refused (GUIDELINE §1, v2): the engine raises nothing
     # for it, and what it could not read is said in the cards.
     cards = service.handler(engine, request, gathered.resources, today)
     check_cards(cards)
-    return CallResult(cards, str(request["hookInstance"]), gathered.fetched)
+    return CallResult(cards, str(request.hook_instance), gathered.fetched)
 
 
 @functools.cache
@@ -63,23 +65,18 @@ def request_schema(hook: str, context_schema: type[Schema]) -> HookRequestSchema
     return HookRequestSchema(hook, context_schema)
 
 
-def parse_request(service: ServiceDescriptor, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The hook request, validated for this service; BadRequest with field messages."""
-    try:
-        return request_schema(service.hook, service.context_schema).load(body)
-    except ValidationError as exc:
-        raise BadRequest.from_fields("The request", exc.messages) from None
+def parse_request(service: ServiceDescriptor[C], body: Mapping[str, Any]) -> HookRequest[C]:
+    """The hook request, validated and typed for this service; BadRequest with field messages."""
+    request: HookRequest[C] = load(request_schema(service.hook, service.context_schema), body, "The request")
+    return request
 
 
 def check_cards(cards: list[RenderedCard]) -> None:
     """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500)."""
     for rendered in cards:
-        errors = CARD_SCHEMA.validate(rendered.card)
-        empty = empty_fields(rendered.card)
-        if errors or empty:
+        if problems := card_problems(rendered.card):
             raise InvalidCards(
-                f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.",
-                problems={"schema": errors, "empty": empty},
+                f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.", problems=problems
             )
 
 

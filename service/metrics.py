@@ -7,8 +7,6 @@ the process's own registry is used. Labels carry service and card ids, never pat
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,10 +27,11 @@ FETCHES = Counter("cds_prefetch_fetches_total", "Fallback fetches of prefetch ke
 JWT_REJECTIONS = Counter("cds_jwt_rejections_total", "Calls refused by the JWT check", ["reason"])
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics text of every worker (multiprocess) or of this process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def exposition(multiproc_dir: str | None) -> tuple[bytes, str]:
+    """The metrics text of every worker (from `multiproc_dir`, Settings.prometheus_multiproc_dir)
+    or of this process."""
+    if multiproc_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, multiproc_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -33,6 +33,7 @@ from cards.resources import RawResource, medication_key, unresolved_medications
 from service import metrics
 from service.errors import BadRequest, PrefetchUnavailable
 from service.fhir_client import FetchError, FetchPolicy, FhirClient, bundle_resources, next_link
+from service.hook_request import HookRequest
 
 TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 Job = tuple[Callable[[str], Any], str]
@@ -46,15 +47,16 @@ class Gathered:
     fetched: list[str] = field(default_factory=list)
 
 
-def render_query(template: str, context: Mapping[str, Any]) -> str:
-    """Fill `{{context.x}}` tokens (CDS Hooks §Prefetch tokens); ids were validated already."""
+def render_query(template: str, context: Mapping[str, str]) -> str:
+    """Fill `{{context.x}}` tokens (CDS Hooks §Prefetch tokens) from the context's fields by their
+    CDS Hooks names; ids were validated already."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("context."):
-            return str(context.get(name.removeprefix("context."), ""))
-        if name == "userPractitionerId" and str(context.get("userId", "")).startswith("Practitioner/"):
-            return str(context["userId"]).split("/", 1)[1]
+            return context.get(name.removeprefix("context."), "")
+        if name == "userPractitionerId" and context.get("userId", "").startswith("Practitioner/"):
+            return context["userId"].split("/", 1)[1]
         return ""
 
     return TOKEN.sub(value, template)
@@ -67,15 +69,16 @@ def is_read(query: str) -> bool:
 
 def gather(
     templates: Mapping[str, str],
-    request: Mapping[str, Any],
+    request: HookRequest[Any],
     session: requests.Session,
     policy: FetchPolicy,
     related: Sequence[RawResource] = (),
 ) -> Gathered:
     """Every resource the service's prefetch templates ask for, from prefetch or fetched, and
     the Medications that they (or the `related` resources, such as draft orders) point at."""
-    queries = {key: render_query(t, request["context"]) for key, t in templates.items()}
-    gathered, to_fetch, continuations = _prefetched(queries, request.get("prefetch") or {})
+    tokens = request.context.tokens()
+    queries = {key: render_query(t, tokens) for key, t in templates.items()}
+    gathered, to_fetch, continuations = _prefetched(queries, request.prefetch)
     if not (to_fetch or continuations or unresolved_medications([*gathered.resources, *related])):
         return gathered
     client = _client(request, policy, session)
@@ -144,13 +147,12 @@ def _as_bundle(resources: list[Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
-def _client(request: Mapping[str, Any], policy: FetchPolicy, session: requests.Session) -> FhirClient | None:
+def _client(request: HookRequest[Any], policy: FetchPolicy, session: requests.Session) -> FhirClient | None:
     """The one FHIR client of this call, or None without a fhirServer."""
-    server = request.get("fhirServer")
-    if not server:
+    if not request.fhir_server:
         return None
-    token = (request.get("fhirAuthorization") or {}).get("access_token")
-    return FhirClient(session, server, token, policy)
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    return FhirClient(session, request.fhir_server, token, policy)
 
 
 def _medication_jobs(client: FhirClient, resources: Sequence[RawResource]) -> dict[str, Job]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from marshmallow import Schema
 
@@ -14,22 +14,26 @@ from cards.engine import Engine
 from cards.render import RenderedCard
 from cards.resources import RawResource
 from service.errors import UnknownService
+from service.hook_request import HookRequest, OrderSelectContext, OrderSignContext, PatientViewContext
 from service.schemas import OrderSelectContextSchema, OrderSignContextSchema, PatientContextSchema
 
-Handler = Callable[[Engine, Mapping[str, Any], list[RawResource], date], list[RenderedCard]]
+C = TypeVar("C", bound=PatientViewContext)
+# What answers a service's calls: the engine, the typed request, the resources gathered, today.
+Handler = Callable[[Engine, HookRequest[C], list[RawResource], date], list[RenderedCard]]
 LOCAL = "https://acne-scar-cds.example/fhir/CodeSystem"
 
 
 @dataclass(frozen=True)
-class ServiceDescriptor:
-    """One CDS service: what discovery says about it, and what answers its calls."""
+class ServiceDescriptor(Generic[C]):
+    """One CDS service: what discovery says about it, and what answers its calls (its context
+    schema loads the hook's context `C`, which its handler reads)."""
 
     id: str
     hook: str
     title: str
     description: str
     prefetch: Mapping[str, str]
-    handler: Handler
+    handler: Handler[C]
     context_schema: type[Schema]
     usage_requirements: str | None = None
 
@@ -52,9 +56,9 @@ class ServiceDescriptor:
 class Registry:
     """Service descriptors by id."""
 
-    services: Mapping[str, ServiceDescriptor] = field(default_factory=dict)
+    services: Mapping[str, ServiceDescriptor[Any]] = field(default_factory=dict)
 
-    def get(self, service_id: str) -> ServiceDescriptor:
+    def get(self, service_id: str) -> ServiceDescriptor[Any]:
         try:
             return self.services[service_id]
         except KeyError:
@@ -62,14 +66,14 @@ class Registry:
                 f"No CDS service with id {service_id!r}. GET /cds-services lists the services."
             ) from None
 
-    def __iter__(self) -> Iterator[ServiceDescriptor]:
+    def __iter__(self) -> Iterator[ServiceDescriptor[Any]]:
         return iter(self.services.values())
 
 
-def patient_view(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+def patient_view(engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource],
                  today: date) -> list[RenderedCard]:
     """patient-view: the guideline's cards for the patient whose chart was opened."""
-    return engine.evaluate_resources(request["context"]["patientId"], resources, today)
+    return engine.evaluate_resources(request.context.patient_id, resources, today)
 
 
 # Prefetch: everything the guideline reads (GUIDELINE §2). Conditions are not filtered by
@@ -87,7 +91,7 @@ PATIENT_VIEW_PREFETCH = {
     ),
 }
 
-ACNE_SCAR_TREATMENT = ServiceDescriptor(
+ACNE_SCAR_TREATMENT = ServiceDescriptor[PatientViewContext](
     id="acne-scar-treatment",
     hook="patient-view",
     title="Ice-pick acne scar treatment guidance",
@@ -102,27 +106,18 @@ ACNE_SCAR_TREATMENT = ServiceDescriptor(
 )
 
 
-def draft_orders(request: Mapping[str, Any]) -> list[RawResource]:
-    """The draft orders of an order hook's context, as raw resources (the order hooks' schemas
-    checked their shape; another hook's context may carry anything, and gives none)."""
-    bundle = request["context"].get("draftOrders")
-    entries = bundle.get("entry") if isinstance(bundle, dict) else None
-    return [RawResource(e["resource"], "context.draftOrders") for e in entries or []
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-
-
-def order_select(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+def order_select(engine: Engine, request: HookRequest[OrderSelectContext], resources: list[RawResource],
                  today: date) -> list[RenderedCard]:
     """order-select: cards only about the orders just selected."""
-    context = request["context"]
-    return engine.evaluate_orders(context["patientId"], resources, draft_orders(request), today,
-                                  selected=set(context["selections"]))
+    context = request.context
+    return engine.evaluate_orders(context.patient_id, resources, context.draft_orders, today,
+                                  selected=set(context.selections))
 
 
-def order_sign(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+def order_sign(engine: Engine, request: HookRequest[OrderSignContext], resources: list[RawResource],
                today: date) -> list[RenderedCard]:
     """order-sign: cards about every draft order about to be signed."""
-    return engine.evaluate_orders(request["context"]["patientId"], resources, draft_orders(request), today)
+    return engine.evaluate_orders(request.context.patient_id, resources, request.context.draft_orders, today)
 
 
 # What the order rules read: the patient-view data, plus procedures already ordered (R3: a
@@ -136,7 +131,7 @@ ORDER_DESCRIPTION = (
     "Safe orders get no card."
 )
 
-ACNE_SCAR_ORDER_SELECT = ServiceDescriptor(
+ACNE_SCAR_ORDER_SELECT = ServiceDescriptor[OrderSelectContext](
     id="acne-scar-order-select",
     hook="order-select",
     title="Acne scar procedure and retinoid order check (on selection)",
@@ -146,7 +141,7 @@ ACNE_SCAR_ORDER_SELECT = ServiceDescriptor(
     context_schema=OrderSelectContextSchema,
 )
 
-ACNE_SCAR_ORDER_SIGN = ServiceDescriptor(
+ACNE_SCAR_ORDER_SIGN = ServiceDescriptor[OrderSignContext](
     id="acne-scar-order-sign",
     hook="order-sign",
     title="Acne scar procedure and retinoid order check (before signing)",
@@ -157,13 +152,13 @@ ACNE_SCAR_ORDER_SIGN = ServiceDescriptor(
 )
 
 
-def no_advice(engine: Engine, request: Mapping[str, Any], resources: list[RawResource],
+def no_advice(engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource],
               today: date) -> list[RenderedCard]:
     """The benchmark's baseline: the whole request path (auth, JSON, schema), no guideline."""
     return []
 
 
-BENCH_BASELINE = ServiceDescriptor(
+BENCH_BASELINE = ServiceDescriptor[PatientViewContext](
     id="bench-baseline",
     hook="patient-view",
     title="Benchmark baseline (no advice)",
@@ -176,7 +171,7 @@ BENCH_BASELINE = ServiceDescriptor(
 
 def default_registry(bench_baseline: bool = False) -> Registry:
     """The services this build offers (plus the benchmark baseline when asked)."""
-    services = [ACNE_SCAR_TREATMENT, ACNE_SCAR_ORDER_SELECT, ACNE_SCAR_ORDER_SIGN]
+    services: list[ServiceDescriptor[Any]] = [ACNE_SCAR_TREATMENT, ACNE_SCAR_ORDER_SELECT, ACNE_SCAR_ORDER_SIGN]
     if bench_baseline:
         services.append(BENCH_BASELINE)
     return Registry({s.id: s for s in services})

@@ -1,27 +1,37 @@
-"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes: hook request in, cards out.
+"""marshmallow schemas for the CDS Hooks 2.0.1 envelopes that come in: hook requests (loaded
+into the dataclasses of service/hook_request.py), feedback.
 
-Inbound: unknown top-level fields are tolerated (CDS Hooks allows `extension`), required
-fields and formats are enforced. Outbound: every card is checked against the card rules of
-CDS Hooks 2.0.1 before it leaves, including FHIR validation of suggested resources.
+Unknown top-level fields are tolerated (CDS Hooks allows `extension`), required fields and
+formats are enforced. The cards that go out are checked against the card rules of
+`cards.card_rules`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from marshmallow import (
-    EXCLUDE,
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates,
-    validates_schema,
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
+
+from cards.resources import RawResource
+from service.errors import BadRequest
+from service.hook_request import (
+    FhirAuthorization,
+    HookRequest,
+    OrderSelectContext,
+    OrderSignContext,
+    PatientViewContext,
 )
-from pydantic import ValidationError as PydanticError
+
+
+def load(schema: Schema, body: Mapping[str, Any], what: str) -> Any:
+    """`body` loaded by `schema`; its refusal is a 400 naming the fields (BadRequest.from_fields)."""
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise BadRequest.from_fields(what, exc.messages) from None
+
 
 # \Z, not $: `$` would let a trailing newline through re.match.
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}\Z"
@@ -43,6 +53,10 @@ class FhirAuthorizationSchema(Schema):
     subject = fields.String(required=True)
     patient = fields.String(validate=validate.Regexp(FHIR_ID))
 
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> FhirAuthorization:
+        return FhirAuthorization(**data)
+
 
 class PatientContextSchema(Schema):
     """patient-view 1.0 context: userId, patientId, optional encounterId."""
@@ -54,6 +68,18 @@ class PatientContextSchema(Schema):
         USER_REFERENCE, error="Must be a Practitioner, PractitionerRole, Patient or RelatedPerson reference."))
     patientId = fields.String(required=True, validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
     encounterId = fields.String(validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
+
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> PatientViewContext:
+        return self.typed(data)
+
+    def typed(self, data: dict[str, Any]) -> PatientViewContext:
+        """The checked context as its hook's dataclass."""
+        return PatientViewContext(**self.patient_fields(data))
+
+    @staticmethod
+    def patient_fields(data: dict[str, Any]) -> dict[str, Any]:
+        return {"user_id": data["userId"], "patient_id": data["patientId"], "encounter_id": data.get("encounterId")}
 
 
 class DraftOrdersSchema(Schema):
@@ -80,6 +106,14 @@ class OrderSignContextSchema(PatientContextSchema):
 
     draftOrders = fields.Nested(DraftOrdersSchema, required=True)
 
+    def typed(self, data: dict[str, Any]) -> OrderSignContext:
+        return OrderSignContext(**self.patient_fields(data), draft_orders=draft_resources(data["draftOrders"]))
+
+
+def draft_resources(bundle: dict[str, Any]) -> tuple[RawResource, ...]:
+    """The draft orders of a checked draftOrders Bundle, as raw resources for the engine."""
+    return tuple(RawResource(e["resource"], "context.draftOrders") for e in bundle["entry"])
+
 
 class OrderSelectContextSchema(OrderSignContextSchema):
     """order-select 1.0 context: as order-sign, plus the `selections` just made."""
@@ -97,6 +131,20 @@ class OrderSelectContextSchema(OrderSignContextSchema):
         if unknown:
             raise ValidationError(f"{unknown[0]} is not among context.draftOrders.", "selections")
 
+    def typed(self, data: dict[str, Any]) -> OrderSelectContext:
+        return OrderSelectContext(**self.patient_fields(data), draft_orders=draft_resources(data["draftOrders"]),
+                                  selections=tuple(data["selections"]))
+
+
+class ContextField(fields.Dict):
+    """`context`: a JSON object, loaded by the called service's context schema into its typed
+    context; what it refuses is keyed by the context's fields (context.patientId)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        mapping = super()._deserialize(value, attr, data, **kwargs)
+        assert isinstance(self.parent, HookRequestSchema)
+        return self.parent.context_schema.load(mapping)
+
 
 class HookRequestSchema(Schema):
     """The body of POST /cds-services/{id} (CDS Hooks 2.0.1 §HTTP Request)."""
@@ -108,7 +156,7 @@ class HookRequestSchema(Schema):
     hookInstance = fields.UUID(required=True)
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema)
-    context = fields.Dict(required=True)
+    context = ContextField(required=True)
     prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
 
     def __init__(self, hook: str, context_schema: type[Schema], **kwargs: Any) -> None:
@@ -121,137 +169,15 @@ class HookRequestSchema(Schema):
         if value != self.expected_hook:
             raise ValidationError(f"This service answers the {self.expected_hook!r} hook, not {value[:80]!r}.")
 
-    @validates("context")
-    def _context(self, value: dict[str, Any], **_: Any) -> None:
-        errors = self.context_schema.validate(value)
-        if errors:
-            raise ValidationError(errors)
-
     @validates_schema
     def _authorization_needs_server(self, data: dict[str, Any], **_: Any) -> None:
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError("fhirServer is required when fhirAuthorization is present.", "fhirServer")
 
-
-class CodingSchema(Schema):
-    """CDS Hooks 2.0.1 §Coding: system and code required."""
-
-    class Meta:
-        unknown = RAISE
-
-    system = fields.String(required=True, validate=validate.Length(min=1))
-    code = fields.String(required=True, validate=validate.Length(min=1))
-    display = fields.String(validate=validate.Length(min=1))
-
-
-class OverrideReasonSchema(CodingSchema):
-    display = fields.String(required=True, validate=validate.Length(min=1))
-
-
-class SourceSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    url = fields.Url()
-    icon = fields.Url()
-    topic = fields.Nested(CodingSchema)
-
-
-class ActionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
-    description = fields.String(required=True, validate=validate.Length(min=1))
-    resource = fields.Dict()
-    resourceId = fields.String(validate=validate.Length(min=1))
-
-    @validates_schema
-    def _resource_matches_type(self, data: dict[str, Any], **_: Any) -> None:
-        if data["type"] in ("create", "update"):
-            if "resource" not in data:
-                raise ValidationError("create and update actions need a resource.", "resource")
-            problem = fhir_problem(data["resource"])
-            if problem:
-                raise ValidationError(problem, "resource")
-        elif "resourceId" not in data:
-            raise ValidationError("delete actions need a resourceId.", "resourceId")
-
-
-class SuggestionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    uuid = fields.UUID()
-    isRecommended = fields.Boolean()
-    actions = fields.List(fields.Nested(ActionSchema), validate=validate.Length(min=1))
-
-
-class LinkSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    label = fields.String(required=True, validate=validate.Length(min=1))
-    url = fields.Url(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(["absolute", "smart"]))
-    appContext = fields.String(validate=validate.Length(min=1))
-
-    @validates_schema
-    def _app_context_only_for_smart(self, data: dict[str, Any], **_: Any) -> None:
-        if "appContext" in data and data["type"] != "smart":
-            raise ValidationError("appContext is only for smart links.", "appContext")
-
-
-class CardSchema(Schema):
-    """CDS Hooks 2.0.1 §Card Attributes, checked on every card the service sends."""
-
-    class Meta:
-        unknown = RAISE
-
-    uuid = fields.UUID(required=True)
-    summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
-    detail = fields.String(validate=validate.Length(min=1))
-    indicator = fields.String(required=True, validate=validate.OneOf(["info", "warning", "critical"]))
-    source = fields.Nested(SourceSchema, required=True)
-    suggestions = fields.List(fields.Nested(SuggestionSchema), validate=validate.Length(min=1))
-    selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one", "any"]))
-    overrideReasons = fields.List(fields.Nested(OverrideReasonSchema), validate=validate.Length(min=1))
-    links = fields.List(fields.Nested(LinkSchema), validate=validate.Length(min=1))
-
-    @validates_schema
-    def _selection(self, data: dict[str, Any], **_: Any) -> None:
-        suggestions = data.get("suggestions", [])
-        if suggestions and "selectionBehavior" not in data:
-            raise ValidationError("selectionBehavior is required with suggestions.", "selectionBehavior")
-        recommended = sum(1 for s in suggestions if s.get("isRecommended"))
-        if data.get("selectionBehavior") == "at-most-one" and recommended > 1:
-            raise ValidationError("at-most-one allows one recommended suggestion.", "suggestions")
-
-
-def fhir_problem(resource: Any) -> str | None:
-    """Why `resource` is not a valid FHIR R4 resource, or None when it is."""
-    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        return "Not a FHIR resource."
-    try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, ValueError):
-        return f"Unknown resourceType {resource['resourceType']!r}."
-    except PydanticError as exc:
-        return f"Invalid {resource['resourceType']}: {exc.errors()[0]['msg']}"
-    return None
-
-
-def empty_fields(value: Any, path: str = "") -> list[str]:
-    """Paths of null, "", [] or {} anywhere in a response (CDS Hooks: omit, never empty)."""
-    if value is None or value == "" or value == [] or value == {}:
-        return [path or "(root)"]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in empty_fields(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in empty_fields(v, f"{path}[{i}]")]
-    return []
+    @post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> HookRequest[Any]:
+        return HookRequest(data["hook"], data["hookInstance"], data["context"], data.get("fhirServer"),
+                           data.get("fhirAuthorization"), data.get("prefetch") or {})
 
 
 class ReceivedCodingSchema(Schema):

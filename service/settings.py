@@ -1,6 +1,8 @@
 """Settings: read once from the environment into one frozen object (see README, Configuration).
 
-Embedded defaults make `make run` work with nothing else installed.
+The only reader of the service's environment: the app, the command line, gunicorn's
+configuration (service/gunicorn_conf.py), its worker and the metrics all take their values from
+here. Embedded defaults make `make run` work with nothing else installed.
 """
 
 from __future__ import annotations
@@ -177,6 +179,10 @@ class Settings:
     # Clinical governance (README "Going live safely"): silent pilots and the content's sign-off.
     cards_mode: CardsMode = CardsMode()
     content_review_file: str | None = None
+    web_concurrency: int | None = None  # None: service/workers.py default_workers()
+    gunicorn_timeout: int = 10
+    client_timeout: float = 5.0
+    prometheus_multiproc_dir: str | None = None  # set by gunicorn's master when not given
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -223,4 +229,8 @@ ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "bench_baseline": ("BENCH_BASELINE", _flag),
     "cards_mode": ("CARDS_MODE", _cards_mode),
     "content_review_file": ("CONTENT_REVIEW_FILE", str),
+    "web_concurrency": ("WEB_CONCURRENCY", _positive(int)),
+    "gunicorn_timeout": ("GUNICORN_TIMEOUT", _positive(int)),
+    "client_timeout": ("CLIENT_TIMEOUT", _positive(float)),
+    "prometheus_multiproc_dir": ("PROMETHEUS_MULTIPROC_DIR", str),
 }

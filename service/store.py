@@ -209,13 +209,13 @@ class Store:
             return
         rows = [{"uuid": c.card["uuid"], "service_id": service_id, "card_id": c.card_id,
                  "hook_instance": hook_instance, "issued_at": at, "mode": mode} for c in cards]
-        suggestions = [{"uuid": uuid, "card_uuid": card, "suggestion_key": key} for uuid, card, key in suggestions]
+        suggestion_rows = [{"uuid": uuid, "card_uuid": card, "suggestion_key": key} for uuid, card, key in suggestions]
         with self.relaxed.begin() as connection:
             connection.execute(_count_call(service_id, mode, day))
             if rows:
                 connection.execute(INSERT_CARD, rows)
-            if suggestions:
-                connection.execute(INSERT_SUGGESTION, suggestions)
+            if suggestion_rows:
+                connection.execute(INSERT_SUGGESTION, suggestion_rows)
 
     def issued(self, service_id: str, uuids: Iterable[str]) -> dict[str, IssuedCard]:
         """The cards among `uuids` that this service issued (sent: a silent card never reached

@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from service.dashboard import dashboard_page
-from service.errors import StoreUnavailable
 from service.feedback import record_feedback
 from service.fhir_client import FetchPolicy
 from service.governance import modes
@@ -71,10 +70,7 @@ def feedback_report() -> Response:
     service_id = request.args.get("service")
     if service_id is not None:
         ext["cds_registry"].get(service_id)
-    try:
-        report = ext["cds_store"].report(service_id)
-    except SQLAlchemyError:
-        raise StoreUnavailable("The feedback store is unavailable. Retry later.") from None
+    report = ext["cds_store"].report(service_id)  # the database down: 503 (service/web.py TRANSLATIONS)
     # Content negotiation (RFC 9110 §12.5.1): JSON unless text/html is preferred (a browser).
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         page = dashboard_page(report, ext["cds_engine"].catalogue, f"service {service_id}" if service_id
@@ -106,7 +102,7 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """Prometheus metrics of every worker."""
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(current_app.extensions["cds_settings"].prometheus_multiproc_dir)
     return Response(body, content_type=content_type)
 
 

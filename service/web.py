@@ -1,4 +1,4 @@
-"""JSON in and out: body parsing with clear errors, orjson responses, the error map.
+"""JSON in and out: body parsing with clear errors, orjson responses, the error table.
 
 Bodies are parsed with orjson (strict JSON), then scanned once more by jiter only to refuse
 duplicate keys, which orjson resolves silently; responses are serialised with orjson.
@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jiter
 import orjson
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from service.errors import BadRequest, BodyTimeout, NotAuthorised, ServiceError, UnsupportedMediaType
+from service import metrics
+from service.errors import (
+    BadRequest,
+    BodyTimeout,
+    HttpError,
+    InternalError,
+    PayloadTooLarge,
+    ServiceError,
+    StoreUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger("acne_scar_cds")
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -73,13 +86,13 @@ def json_body() -> dict[str, Any]:
         # and a body that long is refused here rather than cut and parsed.
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        raise
+        raise PayloadTooLarge(body_limit()) from None
     except Exception as exc:  # a stalled client, a broken chunked encoding, a client that went away
         if _caused_by(exc, TimeoutError):
             raise BodyTimeout("The body did not arrive in time (fewer bytes than Content-Length).") from None
         raise BadRequest("The body could not be read (broken transfer encoding or connection).") from None
     if len(raw) > body_limit():
-        raise RequestEntityTooLarge()
+        raise PayloadTooLarge(body_limit())
     try:
         body = orjson.loads(raw)  # strict RFC 8259: no NaN, no lone surrogates, depth-limited
     except orjson.JSONDecodeError as exc:
@@ -90,41 +103,60 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
-    """The one shape of every error answer: {"error": code, "message": ..., details}. The request
-    log line carries the same code and message (observability), never patient data or tokens."""
-    g.error, g.reason = code, message
-    return json_response({"error": code, "message": message, **(details or {})}, status, headers)
+def answer(error: ServiceError) -> Response:
+    """The one way an error becomes an answer: its body (`ServiceError.body`), status and headers,
+    and its code and message on the request's log line (service/observability.py), which never
+    carries patient data or tokens."""
+    g.error, g.reason = error.code, error.message
+    if error.status >= 500 and not isinstance(error, InternalError):  # InternalError logged its traceback
+        log.error("request failed: %s", error.code)
+    return json_response(error.body(), error.status, error.headers())
+
+
+def _raised(error: ServiceError) -> ServiceError:
+    return error
+
+
+def _rejected(error: Unauthorized) -> ServiceError:
+    """A caller refused by the JWT check: which check failed goes to the log and the metrics only."""
+    endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
+    log.warning("auth-rejected", extra={"reason": error.reason, "endpoint": endpoint,
+                                        "request_id": g.get("request_id")})
+    metrics.JWT_REJECTIONS.labels(error.reason).inc()
+    return error
+
+
+def _http_error(exc: HTTPException) -> ServiceError:
+    code = (exc.name or "error").lower().replace(" ", "-")
+    allow = tuple(exc.valid_methods or ()) if isinstance(exc, MethodNotAllowed) else ()
+    return HttpError(exc.code or 500, code, exc.description or code, allow)
+
+
+def _unexpected(exc: Exception) -> ServiceError:
+    log.exception("unexpected error")  # the traceback goes to the log, never to the client
+    return InternalError("The service failed unexpectedly; no cards were produced.")
+
+
+# Exception -> the error it is answered as; Flask picks the row of the nearest class.
+TRANSLATIONS: tuple[tuple[type[Exception], Callable[[Any], ServiceError]], ...] = (
+    (ServiceError, _raised),
+    (Unauthorized, _rejected),
+    # Werkzeug refuses a Content-Length over the limit before the body is read.
+    (RequestEntityTooLarge, lambda exc: PayloadTooLarge(body_limit())),
+    (RecursionError, lambda exc: BadRequest("The body is nested too deeply.")),
+    # The feedback store, the report or the token replay check: the database is down.
+    (SQLAlchemyError, lambda exc: StoreUnavailable("The service's database cannot be reached; nothing was "
+                                                   "stored. Retry later.")),
+    (HTTPException, _http_error),
+    (Exception, _unexpected),
+)
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Every error becomes a JSON answer with a stable code; never a stack trace."""
+    """Every error becomes a JSON answer with a stable code (TRANSLATIONS); never a stack trace."""
+    for kind, translate in TRANSLATIONS:
+        app.register_error_handler(kind, _answering(translate))
 
-    @app.errorhandler(ServiceError)
-    def service_error(exc: ServiceError) -> Response:
-        if exc.status >= 500:
-            log.error("request failed: %s", exc.code)
-        headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, NotAuthorised) else None
-        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
-    @app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc: RequestEntityTooLarge) -> Response:
-        return error_response(413, "payload-too-large", f"The body is larger than the limit of {body_limit()} bytes.")
-
-    @app.errorhandler(RecursionError)
-    def too_deep(exc: RecursionError) -> Response:
-        return error_response(400, "invalid-request", "The body is nested too deeply.")
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "-")
-        response = error_response(exc.code or 500, code, exc.description or code)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error")  # the traceback goes to the log, never to the client
-        return error_response(500, "internal-error", "The service failed unexpectedly; no cards were produced.")
+def _answering(translate: Callable[[Any], ServiceError]) -> Callable[[Any], Response]:
+    return lambda exc: answer(translate(exc))

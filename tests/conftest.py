@@ -1,68 +1,38 @@
-"""Shared test fixtures: the app built with test settings, its client, the engine, fixtures."""
+"""The tiers, and what every tier shares: the engine, and a real PostgreSQL.
+
+tests/cards (the clinical core; never imports `service`), tests/service (the adapter through its
+app, in-process) and tests/system (gunicorn, PostgreSQL, the FHIR server, fuzzing, deploy, the
+browser, the repository itself) are marked `cards`, `service` and `system` by their folder.
+`make test-fast` runs the first two (`-m "not system"`: a service test on PostgreSQL is marked
+`system` too); `make test` runs everything.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from cards.engine import Engine
 from scripts.postgres import Postgres, start
-from service.app import create_app
-from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-# The date every fixture is written against (fixtures/README.md).
-FIXTURE_TODAY = date(2026, 11, 26)
+TESTS = Path(__file__).resolve().parent
+TIERS = ("cards", "service", "system")
 
 
-def load_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine.load()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(today=FIXTURE_TODAY, fhir_connect_timeout=0.5, fhir_read_timeout=1.0,
-                    fhir_fetch_budget=2.0, database_url=f"sqlite:///{tmp_path}/cds.sqlite3")
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    yield create_app(settings)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def live_app(app: Flask) -> Iterator[str]:
-    """The app on a loopback port, for a real client (a browser, a health check): its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +58,9 @@ def empty_database(url: str) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.system)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each feedback test runs on the embedded SQLite and on a real PostgreSQL."""
+    """Each feedback test runs on the embedded SQLite and on a real PostgreSQL (system tier)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/feedback.sqlite3"
     return empty_database(request.getfixturevalue("postgres").url)

@@ -31,7 +31,7 @@ from cards.catalogue import CardContent
 from cards.engine import Engine
 from cards.errors import CardsError, ContentError
 from cards.findings import Block, Finding
-from cards.plan import SKIN_TYPE_UNKNOWN
+from cards.plan import SKIN_TYPE_UNKNOWN_BLOCK as SKIN_TYPE_UNKNOWN
 from cards.render import RenderedCard, by_severity, render
 from cards.terminology import ICD10CM, LOINC, RXNORM, SNOMED, UNVERIFIED
 from service.cli import find_patient_id, read_resources
