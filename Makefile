@@ -39,8 +39,9 @@ profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process
 soak: $(STAMP) ## 60 s of wrk at 32 connections under gunicorn + PostgreSQL; fails on errors or >= 10% memory growth
 	$(BIN)/python bench/soak.py
 
-lint: $(STAMP) ## ruff and mypy over the code and the tests (strict for cards/)
+lint: $(STAMP) ## ruff, ruff format --check and mypy over the code and the tests (strict for cards/)
 	$(BIN)/ruff check service cards tests scripts bench
+	$(BIN)/ruff format --check service cards tests scripts bench
 	$(BIN)/mypy
 
 fixtures: $(STAMP) ## regenerate the large record, fixtures/requests and fixtures/orders (--check: the tests')

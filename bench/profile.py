@@ -45,8 +45,9 @@ def drive(client: Any, path: str, body: bytes, tokens: list[str]) -> float:
     times = []
     for token in tokens:
         start = time.perf_counter()
-        response = client.post(path, data=body, content_type="application/json",
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            path, data=body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+        )
         times.append(time.perf_counter() - start)
         if response.status_code != 200:
             raise SystemExit(f"{path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
@@ -59,10 +60,19 @@ def profile(names: list[str], requests: int, depth: int) -> dict[str, float]:
     issuers = dev_token.init(work / "issuer")
     postgres = start_postgres(work / "postgres")
     try:
-        os.environ.update({"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "PUBLIC_BASE_URL": BASE,
-                           "DATABASE_URL": postgres.url, "BENCH_BASELINE": "true",
-                           "CDS_TODAY": "2026-11-26", "LOG_LEVEL": "WARNING"})
+        os.environ.update(
+            {
+                "AUTH_MODE": "required",
+                "AUTH_ISSUERS_FILE": str(issuers),
+                "PUBLIC_BASE_URL": BASE,
+                "DATABASE_URL": postgres.url,
+                "BENCH_BASELINE": "true",
+                "CDS_TODAY": "2026-11-26",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         from service.app import create_app, settle_after_start
+
         client = create_app().test_client()
         settle_after_start()  # as gunicorn's post_worker_init does
         means = {}
@@ -75,9 +85,17 @@ def profile(names: list[str], requests: int, depth: int) -> dict[str, float]:
             with profiler:
                 drive(client, path, body, mint_tokens(BASE + path, work / "issuer", requests))
             print(f"\n=== {name}: {means[name]:.2f} ms per call (median of {requests}, in-process) ===")
-            print(profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False,
-                                       time="percent_of_total", flat=False, processor_options={
-                                           "filter_threshold": 0.02, "max_depth": depth}))
+            print(
+                profiler.output_text(
+                    unicode=False,
+                    color=False,
+                    show_all=False,
+                    short_mode=False,
+                    time="percent_of_total",
+                    flat=False,
+                    processor_options={"filter_threshold": 0.02, "max_depth": depth},
+                )
+            )
         return means
     finally:
         postgres.stop()

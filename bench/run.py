@@ -74,16 +74,28 @@ def mint_tokens(audience: str, directory: Path, count: int) -> list[str]:
         return [t for chunk in pool.map(_mint, chunks) for t in chunk][:count]
 
 
-def wrk(binary: str, base: str, scenario: dict[str, Any], tokens: list[str], seconds: int,
-        work: Path) -> dict[str, Any]:
+def wrk(
+    binary: str, base: str, scenario: dict[str, Any], tokens: list[str], seconds: int, work: Path
+) -> dict[str, Any]:
     name = scenario["name"]
     (work / f"{name}.tokens").write_text("\n".join(tokens))
     (work / f"{name}.body").write_bytes(json.dumps(scenario["body"]).encode() if scenario["body"] else b"")
     script = work / f"{name}.lua"
-    script.write_text(LUA % {"tokens": work / f"{name}.tokens", "body": work / f"{name}.body",
-                             "method": scenario["method"], "path": scenario["path"]})
-    out = subprocess.run([binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                         capture_output=True, text=True, check=True).stdout
+    script.write_text(
+        LUA
+        % {
+            "tokens": work / f"{name}.tokens",
+            "body": work / f"{name}.body",
+            "method": scenario["method"],
+            "path": scenario["path"],
+        }
+    )
+    out = subprocess.run(
+        [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return parse(out)
 
 
@@ -107,9 +119,13 @@ def parse(out: str) -> dict[str, Any]:
     total = _found(re.search(r"(\d+) requests in", out), "the request count")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"p50_ms": round(_ms(p50.group(1)), 2), "p99_ms": round(_ms(p99.group(1)), 2),
-            "rps": round(float(rps.group(1)), 1), "requests": int(total.group(1)),
-            "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)}
+    return {
+        "p50_ms": round(_ms(p50.group(1)), 2),
+        "p99_ms": round(_ms(p99.group(1)), 2),
+        "rps": round(float(rps.group(1)), 1),
+        "requests": int(total.group(1)),
+        "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0),
+    }
 
 
 def request_body(name: str) -> dict[str, Any]:
@@ -120,8 +136,13 @@ def scenarios(fhir_base: str) -> list[dict[str, Any]]:
     typical, large = request_body("typical-record"), request_body("large-record")
     fetched = {k: v for k, v in typical.items() if k != "prefetch"}
     fetched["fhirServer"] = fhir_base
-    fetched["fhirAuthorization"] = {"access_token": "bench-token", "token_type": "Bearer", "expires_in": 300,
-                                    "scope": "patient/*.read", "subject": "acne-scar-cds"}
+    fetched["fhirAuthorization"] = {
+        "access_token": "bench-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "acne-scar-cds",
+    }
     patient_view = "/cds-services/acne-scar-treatment"
     return [
         {"name": "baseline", "method": "POST", "path": "/cds-services/bench-baseline", "body": typical},
@@ -142,8 +163,15 @@ def run(seconds: int, rounds: int) -> dict[str, list[dict[str, Any]]]:
     fhir = start_fhir(0, work / "fhir", "bench-token")
     try:
         fhir.load(json.loads((FIXTURES / "patients" / "typical-record.json").read_text()))
-        env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "DATABASE_URL": postgres.url,
-               "WEB_CONCURRENCY": "1", "BENCH_BASELINE": "true", "CDS_TODAY": "2026-11-26", "LOG_LEVEL": "INFO"}
+        env = {
+            "AUTH_MODE": "required",
+            "AUTH_ISSUERS_FILE": str(issuers),
+            "DATABASE_URL": postgres.url,
+            "WEB_CONCURRENCY": "1",
+            "BENCH_BASELINE": "true",
+            "CDS_TODAY": "2026-11-26",
+            "LOG_LEVEL": "INFO",
+        }
         server = Gunicorn(env, work / "gunicorn.log")
         try:
             plan = scenarios(fhir.base_url)
@@ -187,9 +215,11 @@ def summarise(rounds: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> d
 def revision() -> str:
     """The commit measured ("+changes" when the working tree differs from it), so that results
     files can be compared across changes."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
+
     head = git("rev-parse", "--short=12", "HEAD") or "unknown"
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
@@ -204,17 +234,26 @@ def report(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "large <= 8x typical per request": large["p50_ms"] <= TARGETS["large_vs_typical"] * typical["p50_ms"],
         "no errors": all(r["errors"] == 0 for r in summaries.values()),
     }
-    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "commit": revision(), "cpus": os.cpu_count(),
-            "workers": 1, "connections": CONNECTIONS, "rounds": len(results["baseline"]),
-            "results": summaries, "targets": checks}
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": revision(),
+        "cpus": os.cpu_count(),
+        "workers": 1,
+        "connections": CONNECTIONS,
+        "rounds": len(results["baseline"]),
+        "results": summaries,
+        "targets": checks,
+    }
 
 
 def table(summary: dict[str, Any]) -> str:
     heads = ("p50 ms", "p99 ms", "req/s", "p50 x", "p99 x", "rps x", "errors")
     rows = [f"{'scenario':15} " + " ".join(f"{h:>8}" if i < 3 else f"{h:>6}" for i, h in enumerate(heads))]
     for name, r in summary["results"].items():
-        rows.append(f"{name:15} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['rps']:>8} {r['p50_vs_baseline']:>6} "
-                    f"{r['p99_vs_baseline']:>6} {r['rps_vs_baseline']:>6} {r['errors']:>6}")
+        rows.append(
+            f"{name:15} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['rps']:>8} {r['p50_vs_baseline']:>6} "
+            f"{r['p99_vs_baseline']:>6} {r['rps_vs_baseline']:>6} {r['errors']:>6}"
+        )
     rows.append("")
     rows += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in summary["targets"].items()]
     return "\n".join(rows)
@@ -225,8 +264,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="measured seconds per scenario and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every scenario (the median is reported)")
     args = parser.parse_args()
-    print(f"benchmark: 1 gunicorn worker, {CONNECTIONS} connections, {args.rounds} rounds of "
-          f"{args.seconds}s per scenario", flush=True)
+    print(
+        f"benchmark: 1 gunicorn worker, {CONNECTIONS} connections, {args.rounds} rounds of "
+        f"{args.seconds}s per scenario",
+        flush=True,
+    )
     summary = report(run(args.seconds, args.rounds))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{summary['when'].replace(':', '')}.json"

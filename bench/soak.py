@@ -94,6 +94,7 @@ end
 
 # ----- memory -----------------------------------------------------------------------------------
 
+
 def rss_bytes(pid: int) -> int | None:
     """Resident set size of one process, from /proc (None when it is gone)."""
     try:
@@ -128,8 +129,12 @@ class Sampler(threading.Thread):
     def sample(self) -> dict[str, Any]:
         workers = {pid: rss for pid in children(self.master) if (rss := rss_bytes(pid)) is not None}
         master = rss_bytes(self.master) or 0
-        return {"t": round(time.monotonic() - self.started_at, 1), "master": master, "workers": workers,
-                "total": master + sum(workers.values())}
+        return {
+            "t": round(time.monotonic() - self.started_at, 1),
+            "master": master,
+            "workers": workers,
+            "total": master + sum(workers.values()),
+        }
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -147,6 +152,7 @@ def mib(n: float) -> float:
 
 # ----- load --------------------------------------------------------------------------------------
 
+
 def write_script(work: Path, tokens: dict[str, list[str]], tag: str) -> Path:
     scenarios, schedule = [], []
     for i, (name, method, path, fixture, weight) in enumerate(MIX, start=1):
@@ -158,8 +164,9 @@ def write_script(work: Path, tokens: dict[str, list[str]], tag: str) -> Path:
         if fixture:
             body_file = str(work / f"{name}.json")
             shutil.copyfile(FIXTURES / f"{fixture}.json", body_file)
-        scenarios.append(f'{{method = "{method}", path = "{path}", tokenfile = "{token_file}", '
-                         f'bodyfile = "{body_file}"}}')
+        scenarios.append(
+            f'{{method = "{method}", path = "{path}", tokenfile = "{token_file}", bodyfile = "{body_file}"}}'
+        )
         schedule += [str(i)] * weight
     script = work / f"{tag}.lua"
     script.write_text(LUA % {"scenarios": ", ".join(scenarios), "schedule": ", ".join(schedule)})
@@ -167,13 +174,18 @@ def write_script(work: Path, tokens: dict[str, list[str]], tag: str) -> Path:
 
 
 def run_wrk(binary: str, base: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
-    out = subprocess.run([binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency",
-                          "-s", str(script), base], capture_output=True, text=True, check=True,
-                         timeout=seconds + 60).stdout
+    out = subprocess.run(
+        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
     result = parse(out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
-                                       map(int, socket.groups()), strict=True)) if socket else {}
+    result["socket_errors"] = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()), strict=True)) if socket else {}
+    )
     statuses = re.search(r"^STATUSES (\{.*\})$", out, re.M)
     result["statuses"] = json.loads(statuses.group(1)) if statuses else {}
     result["non_2xx"] = sum(count for status, count in result["statuses"].items() if not status.startswith("2"))
@@ -183,11 +195,11 @@ def run_wrk(binary: str, base: str, script: Path, seconds: int, connections: int
 def tokens_for(base: str, issuer: Path, total: int) -> dict[str, list[str]]:
     """`total` tokens shared by the mix's weights, each minted for its scenario's URL."""
     weights = sum(w for *_, w in MIX)
-    return {name: mint_tokens(base + path, issuer, total * weight // weights + 100)
-            for name, _, path, _, weight in MIX}
+    return {name: mint_tokens(base + path, issuer, total * weight // weights + 100) for name, _, path, _, weight in MIX}
 
 
 # ----- the soak ------------------------------------------------------------------------------------
+
 
 def soak(seconds: int, warmup: int, connections: int, auth: bool) -> dict[str, Any]:
     binary = ensure_wrk()
@@ -195,8 +207,13 @@ def soak(seconds: int, warmup: int, connections: int, auth: bool) -> dict[str, A
     os.chmod(work, 0o777)
     postgres = start_postgres(work / "postgres")
     try:
-        env = {"DATABASE_URL": postgres.url, "WEB_CONCURRENCY": "2", "CDS_TODAY": "2026-11-26", "LOG_LEVEL": "INFO",
-               "AUTH_MODE": "off"}
+        env = {
+            "DATABASE_URL": postgres.url,
+            "WEB_CONCURRENCY": "2",
+            "CDS_TODAY": "2026-11-26",
+            "LOG_LEVEL": "INFO",
+            "AUTH_MODE": "off",
+        }
         if auth:
             env |= {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(dev_token.init(work / "issuer"))}
         server = Gunicorn(env, work / "gunicorn.log")
@@ -211,24 +228,36 @@ def soak(seconds: int, warmup: int, connections: int, auth: bool) -> dict[str, A
             run_tokens = tokens_for(server.base, work / "issuer", int(warm["rps"] * seconds * 2) + 2000) if auth else {}
             script = write_script(work, run_tokens, "run")
             start = sampler.sample()
-            print(f"  soak: {seconds}s, {connections} connections; memory at start {mib(start['total'])} MiB",
-                  flush=True)
+            print(
+                f"  soak: {seconds}s, {connections} connections; memory at start {mib(start['total'])} MiB", flush=True
+            )
             result = run_wrk(binary, server.base, script, seconds, connections)
             end = sampler.sample()
         finally:
             sampler.stop()
             server.stop()
-        log_errors = sum(1 for line in (work / "gunicorn.log").read_text(errors="replace").splitlines()
-                         if '"level": "ERROR"' in line or "Traceback" in line or "WORKER TIMEOUT" in line)
+        log_errors = sum(
+            1
+            for line in (work / "gunicorn.log").read_text(errors="replace").splitlines()
+            if '"level": "ERROR"' in line or "Traceback" in line or "WORKER TIMEOUT" in line
+        )
     finally:
         postgres.stop()
         shutil.rmtree(work, ignore_errors=True)
     return summarise(result, warm, start, end, sampler.samples, log_errors, seconds, connections, auth)
 
 
-def summarise(result: dict[str, Any], warm: dict[str, Any], start: dict[str, Any], end: dict[str, Any],
-              samples: list[dict[str, Any]], log_errors: int, seconds: int, connections: int,
-              auth: bool) -> dict[str, Any]:
+def summarise(
+    result: dict[str, Any],
+    warm: dict[str, Any],
+    start: dict[str, Any],
+    end: dict[str, Any],
+    samples: list[dict[str, Any]],
+    log_errors: int,
+    seconds: int,
+    connections: int,
+    auth: bool,
+) -> dict[str, Any]:
     growth = round((end["total"] - start["total"]) / start["total"] * 100, 2)
     replaced = sorted(set(start["workers"]) ^ set(end["workers"]))
     errors = result["non_2xx"] + sum(result["socket_errors"].values())
@@ -239,15 +268,27 @@ def summarise(result: dict[str, Any], warm: dict[str, Any], start: dict[str, Any
         "no error in the service log": log_errors == 0,
     }
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(), "workers": 2,
-        "connections": connections, "seconds": seconds, "auth": "signed ES384 JWT per call" if auth else "off",
-        "database": "postgresql", "mix": {name: weight for name, *_, weight in MIX},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "workers": 2,
+        "connections": connections,
+        "seconds": seconds,
+        "auth": "signed ES384 JWT per call" if auth else "off",
+        "database": "postgresql",
+        "mix": {name: weight for name, *_, weight in MIX},
         "warmup": {k: warm[k] for k in ("requests", "rps", "p50_ms", "p99_ms")},
-        "requests": result["requests"], "rps": result["rps"], "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
-        "errors": errors, "statuses": result["statuses"], "socket_errors": result["socket_errors"],
+        "requests": result["requests"],
+        "rps": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "errors": errors,
+        "statuses": result["statuses"],
+        "socket_errors": result["socket_errors"],
         "log_errors": log_errors,
         "memory": {
-            "start_mib": mib(start["total"]), "end_mib": mib(end["total"]), "growth_pct": growth,
+            "start_mib": mib(start["total"]),
+            "end_mib": mib(end["total"]),
+            "growth_pct": growth,
             "max_mib": mib(max(s["total"] for s in samples)),
             "start": {"master": mib(start["master"]), **{f"worker {p}": mib(r) for p, r in start["workers"].items()}},
             "end": {"master": mib(end["master"]), **{f"worker {p}": mib(r) for p, r in end["workers"].items()}},
@@ -279,13 +320,20 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60, help="length of the measured run")
     parser.add_argument("--warmup", type=int, default=10, help="length of the warm-up before it")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--auth", choices=("signed", "off"), default="signed",
-                        help="signed: AUTH_MODE=required, a fresh JWT per call; off: AUTH_MODE=off")
+    parser.add_argument(
+        "--auth",
+        choices=("signed", "off"),
+        default="signed",
+        help="signed: AUTH_MODE=required, a fresh JWT per call; off: AUTH_MODE=off",
+    )
     args = parser.parse_args()
     if not (1 <= args.seconds <= 3600 and 1 <= args.warmup <= 600 and 1 <= args.connections <= 1024):
         parser.error("keep it bounded: --seconds 1..3600, --warmup 1..600, --connections 1..1024")
-    print(f"soak: 2 gunicorn workers, PostgreSQL, auth {args.auth}, {args.connections} connections, "
-          f"{args.warmup}s warm-up + {args.seconds}s", flush=True)
+    print(
+        f"soak: 2 gunicorn workers, PostgreSQL, auth {args.auth}, {args.connections} connections, "
+        f"{args.warmup}s warm-up + {args.seconds}s",
+        flush=True,
+    )
     summary = soak(args.seconds, args.warmup, args.connections, args.auth == "signed")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"soak-{summary['when'].replace(':', '')}.json"

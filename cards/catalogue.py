@@ -24,8 +24,9 @@ from cards.errors import ContentError
 
 CONTENT = Path(__file__).parent / "content"
 # GUIDELINE §1: advice is improvement, not elimination.
-PROMISES = re.compile(r"\b(cure[sd]?|eliminat\w*|erase[sd]?|remove[sd]? (all|the) scar\w*|(?<![.\d])\d{2,3} ?%)",
-                      re.IGNORECASE)
+PROMISES = re.compile(
+    r"\b(cure[sd]?|eliminat\w*|erase[sd]?|remove[sd]? (all|the) scar\w*|(?<![.\d])\d{2,3} ?%)", re.IGNORECASE
+)
 LONGEST_VALUE = "2099-12-31"  # summaries may only carry dates and short words
 
 
@@ -239,9 +240,7 @@ def _section(key: str, item: Mapping[str, Any], links: Mapping[str, EvidenceLink
     return Section(item["text"], tuple(links[k] for k in item["evidence"]))
 
 
-def _card(
-    cid: str, c: Mapping[str, Any], links: Mapping[str, EvidenceLink], reasons: Mapping[str, str]
-) -> CardContent:
+def _card(cid: str, c: Mapping[str, Any], links: Mapping[str, EvidenceLink], reasons: Mapping[str, str]) -> CardContent:
     unknown = [k for k in c["evidence"] if k not in links]
     unknown_reasons = [r for r in c["override_reasons"] if r not in reasons]
     if unknown or unknown_reasons:

@@ -27,7 +27,7 @@ class Evidence:
 
 
 def reference_of(resource: FHIRResourceModel) -> str:
-    """"Type/id" of a resource."""
+    """ "Type/id" of a resource."""
     return f"{resource.get_resource_type()}/{resource.id}"
 
 
@@ -35,10 +35,7 @@ def codings_of(concept: Any) -> list[Coding]:
     """The codings of a (validated) CodeableConcept, or [] when it is absent."""
     if concept is None:
         return []
-    return [
-        Coding(c.system or "", c.code or "", c.display)
-        for c in concept.coding or []
-    ]
+    return [Coding(c.system or "", c.code or "", c.display) for c in concept.coding or []]
 
 
 def texts_of(concept: Any) -> list[str]:

@@ -1,7 +1,7 @@
 """The guideline engine: resources in, cards out. Load it once; evaluate per request.
 
-    engine = Engine.load()
-    cards = engine.evaluate_resources(patient_id, raw_resources, today)
+engine = Engine.load()
+cards = engine.evaluate_resources(patient_id, raw_resources, today)
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from cards.terminology import CONTENT, Terminology
 from cards.uses import PROCEDURE_SYSTEM, Uses, available, unmet
 
 # What the rules read from the content, as each module declares it (checked by `Engine.load`).
-USES: tuple[Uses, ...] = tuple(m.USES for m in (rules, plan, order_rules, record, medications, answers, orders,
-                                                resources))
+USES: tuple[Uses, ...] = tuple(
+    m.USES for m in (rules, plan, order_rules, record, medications, answers, orders, resources)
+)
 
 SCAR_TOPICS = frozenset({"acne-scar", "skin-scar-unspecified"})
 
@@ -58,8 +59,13 @@ class Engine:
             if unknown or "unknown" not in by_grade:
                 raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
         content = PlanContent(catalogue, procedures, terminology.codesystem_url(PROCEDURE_SYSTEM))
-        return cls(terminology, catalogue, content,
-                   ProcedureReader.load(terminology, procedures, root / "procedure-text.yaml"), Selector(terminology))
+        return cls(
+            terminology,
+            catalogue,
+            content,
+            ProcedureReader.load(terminology, procedures, root / "procedure-text.yaml"),
+            Selector(terminology),
+        )
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:
         """Select, read and derive the facts. Never raises for imperfect data: what could not
@@ -81,9 +87,7 @@ class Engine:
         findings.append(treatment_plan(record, today, self.plan_content, blocks))
         return [_annotated(f, record) for f in findings]
 
-    def evaluate(
-        self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid
-    ) -> list[RenderedCard]:
+    def evaluate(self, record: PatientRecord, today: date, make_uuid: UuidFactory = new_uuid) -> list[RenderedCard]:
         """The cards for one patient: none without acne scarring (GUIDELINE §1)."""
         return by_severity([render(f, self.catalogue, make_uuid) for f in self.findings(record, today)])
 
@@ -104,16 +108,20 @@ class Engine:
         record = replace(record, left_out={**record.left_out, **drafts.left_out})
         batch = with_unread(read_orders(drafts.models, self.reader, self.terminology), drafts.unread)
         targets = [o for o in batch if selected is None or o.reference in selected]
-        findings = once_per_batch([f for order in targets for rule in ORDER_RULES
-                                   if (f := rule(record, order, batch, today, self.plan_content)) is not None])
+        findings = once_per_batch(
+            [
+                f
+                for order in targets
+                for rule in ORDER_RULES
+                if (f := rule(record, order, batch, today, self.plan_content)) is not None
+            ]
+        )
         record = replace(record, foreign=record.foreign + foreign_records(drafts.unread))
         if foreign := records_of_another_patient(record, today):
             findings.append(foreign)
         return by_severity([render(_annotated(f, record), self.catalogue) for f in findings])
 
-    def evaluate_resources(
-        self, patient_id: str, resources: Sequence[RawResource], today: date
-    ) -> list[RenderedCard]:
+    def evaluate_resources(self, patient_id: str, resources: Sequence[RawResource], today: date) -> list[RenderedCard]:
         """`record` then `evaluate`."""
         return self.evaluate(self.record(patient_id, resources, today), today)
 

@@ -141,8 +141,7 @@ def _only_absent(concept: Any) -> bool:
 
 def _resolve(use: MedicationUse, reference: str, pool: Sequence[FHIRResourceModel]) -> Medication | None:
     if reference.startswith("#"):
-        return next((c for c in use.contained or [] if isinstance(c, Medication)
-                     and c.id == reference[1:]), None)
+        return next((c for c in use.contained or [] if isinstance(c, Medication) and c.id == reference[1:]), None)
     key = medication_key(reference)
     return next((m for m in pool if isinstance(m, Medication) and f"Medication/{m.id}" == key), None)
 
@@ -157,7 +156,8 @@ def is_unidentified(concept: MedicationConcept, terminology: Terminology) -> boo
 
 def _uses(resources: Sequence[FHIRResourceModel]) -> list[MedicationUse]:
     return [
-        r for r in resources
+        r
+        for r in resources
         if isinstance(r, MedicationStatement | MedicationRequest | MedicationDispense)
         and r.status not in IGNORED_STATUS[r.get_resource_type()]
     ]
@@ -168,7 +168,9 @@ def is_isotretinoin(concept: MedicationConcept, terminology: Terminology) -> boo
 
 
 def isotretinoin_exposure(
-    resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date,
+    resources: Sequence[FHIRResourceModel],
+    terminology: Terminology,
+    today: date,
     unread: Sequence[Unread] = (),
 ) -> IsotretinoinExposure:
     """Combine every isotretinoin record into one exposure (GUIDELINE §2, R3). A record that
@@ -178,8 +180,11 @@ def isotretinoin_exposure(
         for use in _uses(resources)
         if is_isotretinoin(concept := concept_of(use, resources), terminology)
     ]
-    courses += [Course("unknown", None, None, Evidence(u.reference, f"mentions isotretinoin, but {u.reason}"))
-                for u in unread if u.about("isotretinoin")]
+    courses += [
+        Course("unknown", None, None, Evidence(u.reference, f"mentions isotretinoin, but {u.reason}"))
+        for u in unread
+        if u.about("isotretinoin")
+    ]
     current = [c for c in courses if c.state == "current"]
     if current:
         # The planned last dose is known only when every current course has an end date.
@@ -199,20 +204,28 @@ def isotretinoin_exposure(
     return IsotretinoinExposure()
 
 
-def unidentified(resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date,
-                 unread: Sequence[Unread] = ()) -> tuple[Course, ...]:
+def unidentified(
+    resources: Sequence[FHIRResourceModel], terminology: Terminology, today: date, unread: Sequence[Unread] = ()
+) -> tuple[Course, ...]:
     """Medication records whose medication cannot be identified, as courses: for all the service
     can tell, each could be isotretinoin (GUIDELINE §1). `recent` says which matter to R3. A
     medication record that could not be read at all, and mentions no medication the rules know,
     is one too, of unknown dates."""
-    found = [Course("unknown", None, None, Evidence(u.reference, f"could not be identified: {u.reason}"))
-             for u in unread if u.about(MEDICATION) and not u.about(*MEDICATION_SETS)]
+    found = [
+        Course("unknown", None, None, Evidence(u.reference, f"could not be identified: {u.reason}"))
+        for u in unread
+        if u.about(MEDICATION) and not u.about(*MEDICATION_SETS)
+    ]
     for use in _uses(resources):
         concept = concept_of(use, resources)
         if is_unidentified(concept, terminology):
             course = _course(use, concept, today)
-            found.append(replace(course, evidence=Evidence(course.evidence.reference,
-                                                           f"could not be identified: {course.evidence.text}")))
+            found.append(
+                replace(
+                    course,
+                    evidence=Evidence(course.evidence.reference, f"could not be identified: {course.evidence.text}"),
+                )
+            )
     return tuple(found)
 
 
@@ -220,8 +233,11 @@ def recent(courses: Sequence[Course], today: date) -> tuple[Evidence, ...]:
     """The courses that could fall within the 6 months before today (R3): current, last dose
     unknown, or ended since."""
     # As for isotretinoin itself (R3): within while today is before last dose + 6 months.
-    return tuple(c.evidence for c in courses if c.state != "past" or c.last_dose is None
-                 or today < add_months(c.last_dose, ISOTRETINOIN_WAIT_MONTHS))
+    return tuple(
+        c.evidence
+        for c in courses
+        if c.state != "past" or c.last_dose is None or today < add_months(c.last_dose, ISOTRETINOIN_WAIT_MONTHS)
+    )
 
 
 def _course(use: MedicationUse, concept: MedicationConcept, today: date) -> Course:
@@ -233,8 +249,7 @@ def _course(use: MedicationUse, concept: MedicationConcept, today: date) -> Cour
     if end is not None:
         text = f"{concept.label}, {status}, last dose {end.isoformat()}"
         return Course("past", end, started, Evidence(reference, text))
-    return Course("unknown", None, started,
-                  Evidence(reference, f"{concept.label}, {status}, no end date recorded"))
+    return Course("unknown", None, started, Evidence(reference, f"{concept.label}, {status}, no end date recorded"))
 
 
 def _dates(use: MedicationUse) -> tuple[date | None, date | None]:
@@ -297,9 +312,7 @@ def is_topical_retinoid(concept: MedicationConcept, terminology: Terminology) ->
     return topical_route or bool(TOPICAL_WORDS.search(words) or TOPICAL_ONLY.search(words))
 
 
-def topical_retinoids(
-    resources: Sequence[FHIRResourceModel], terminology: Terminology
-) -> tuple[Evidence, ...]:
+def topical_retinoids(resources: Sequence[FHIRResourceModel], terminology: Terminology) -> tuple[Evidence, ...]:
     """Topical retinoids in use now: active (or on-hold, intended) statements and requests."""
     found = []
     for use in _uses(resources):
@@ -323,5 +336,7 @@ def antivirals(resources: Sequence[FHIRResourceModel], terminology: Terminology)
     return tuple(found)
 
 
-USES = Uses.of(__name__, valuesets=("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "hsv-antiviral",
-                                    *MEDICATION_SETS))
+USES = Uses.of(
+    __name__,
+    valuesets=("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "hsv-antiviral", *MEDICATION_SETS),
+)

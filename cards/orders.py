@@ -48,8 +48,9 @@ class ProcedureReader:
     patterns: tuple[tuple[re.Pattern[str], str | None], ...]
 
     @classmethod
-    def load(cls, terminology: Terminology, procedures: Mapping[str, Procedure],
-             path: Path = CONTENT / "procedure-text.yaml") -> ProcedureReader:
+    def load(
+        cls, terminology: Terminology, procedures: Mapping[str, Procedure], path: Path = CONTENT / "procedure-text.yaml"
+    ) -> ProcedureReader:
         patterns = []
         for entry in yaml.safe_load(path.read_text(encoding="utf-8")):
             target = entry.get("procedure")
@@ -97,8 +98,9 @@ class Order:
         return f"{self.reference}: {self.label}"
 
 
-def read_order(resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel],
-               reader: ProcedureReader, terminology: Terminology) -> Order | None:
+def read_order(
+    resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel], reader: ProcedureReader, terminology: Terminology
+) -> Order | None:
     """A ServiceRequest or MedicationRequest as an Order; None for anything else."""
     reference = reference_of(resource)
     if isinstance(resource, ServiceRequest):
@@ -111,12 +113,21 @@ def read_order(resource: FHIRResourceModel, pool: Sequence[FHIRResourceModel],
         if concept.absent:
             return Order(reference, "medication not chosen yet")
         isotretinoin = is_isotretinoin(concept, terminology)
-        retinoid = isotretinoin or is_topical_retinoid(concept, terminology) or any(
-            terminology[name].matches(concept.codings, concept.texts) for name in RETINOID_SETS)
+        retinoid = (
+            isotretinoin
+            or is_topical_retinoid(concept, terminology)
+            or any(terminology[name].matches(concept.codings, concept.texts) for name in RETINOID_SETS)
+        )
         antiviral = terminology["hsv-antiviral"].matches(concept.codings, concept.texts)
-        return Order(reference, concept.label, isotretinoin=isotretinoin, retinoid=retinoid,
-                     antiviral=antiviral, course_end=request_dates(resource)[0],
-                     unidentified=is_unidentified(concept, terminology))
+        return Order(
+            reference,
+            concept.label,
+            isotretinoin=isotretinoin,
+            retinoid=retinoid,
+            antiviral=antiviral,
+            course_end=request_dates(resource)[0],
+            unidentified=is_unidentified(concept, terminology),
+        )
     return None
 
 
@@ -127,18 +138,21 @@ def with_unread(orders: Sequence[Order], unread: Sequence[Unread]) -> list[Order
     for u in unread:
         order = by_reference.get(u.reference) or Order(u.reference, "draft order that could not be read")
         by_reference[u.reference] = replace(
-            order, label=f"{order.label} ({u.reason})",
+            order,
+            label=f"{order.label} ({u.reason})",
             isotretinoin=order.isotretinoin or u.about("isotretinoin"),
             retinoid=order.retinoid or u.about(*RETINOID_SETS),
             antiviral=order.antiviral or u.about("hsv-antiviral"),
-            unidentified=order.unidentified or (u.reference.startswith("MedicationRequest/")
-                                                and not u.about(*RETINOID_SETS, "hsv-antiviral")),
-            unreadable=order.unreadable or u.whole)
+            unidentified=order.unidentified
+            or (u.reference.startswith("MedicationRequest/") and not u.about(*RETINOID_SETS, "hsv-antiviral")),
+            unreadable=order.unreadable or u.whole,
+        )
     return list(by_reference.values())
 
 
-def read_orders(resources: Iterable[FHIRResourceModel], reader: ProcedureReader,
-                terminology: Terminology) -> list[Order]:
+def read_orders(
+    resources: Iterable[FHIRResourceModel], reader: ProcedureReader, terminology: Terminology
+) -> list[Order]:
     """Every ServiceRequest and MedicationRequest among `resources`, as Orders."""
     pool = list(resources)
     return [o for r in pool if (o := read_order(r, pool, reader, terminology)) is not None]
@@ -152,5 +166,6 @@ def _occurrence(request: ServiceRequest) -> date | None:
     return None
 
 
-USES = Uses.of(__name__, valuesets=(*RETINOID_SETS, "hsv-antiviral"), codesystems=(PROCEDURE_SYSTEM,),
-               conceptmaps=(CPT_MAP,))
+USES = Uses.of(
+    __name__, valuesets=(*RETINOID_SETS, "hsv-antiviral"), codesystems=(PROCEDURE_SYSTEM,), conceptmaps=(CPT_MAP,)
+)

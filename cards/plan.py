@@ -23,8 +23,13 @@ from cards.uses import PROCEDURE_SYSTEM, Uses
 
 MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")  # the plans, by morphology
 MORPHOLOGY_SECTIONS = ("ice-pick", "rolling", "boxcar", "hypertrophic")
-VARIANTS = ("treatment-plan-macular", "treatment-plan-ice-pick", "treatment-plan-rolling-boxcar",
-            "treatment-plan-hypertrophic", "treatment-plan-unspecified")
+VARIANTS = (
+    "treatment-plan-macular",
+    "treatment-plan-ice-pick",
+    "treatment-plan-rolling-boxcar",
+    "treatment-plan-hypertrophic",
+    "treatment-plan-unspecified",
+)
 PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
 # R1 (v2): the grade-tailored lines name techniques, so each plan has its own; the ice-pick
 # lines (CROSS, punch excision) are never shown for rolling or boxcar scars.
@@ -59,9 +64,7 @@ def plan_variant(scarring: Scarring) -> str:
     return "treatment-plan-unspecified"
 
 
-def treatment_plan(
-    record: PatientRecord, today: date, content: PlanContent, blocks: Sequence[Block]
-) -> Finding:
+def treatment_plan(record: PatientRecord, today: date, content: PlanContent, blocks: Sequence[Block]) -> Finding:
     """R1: the plan card, its sections, and suggestions minus what `blocks` veto."""
     scarring = record.scarring
     assert scarring is not None, "R1 runs only for patients with acne scarring"
@@ -74,8 +77,7 @@ def treatment_plan(
         extra = content.catalogue.plans["skin-of-colour"]["by_grade"]["unknown"]
         codes += [c for c in extra if c not in codes]
     allowed, withheld = _filter(codes, blocks, content)
-    suggestions = [_procedure_suggestion(content.procedures[c], c in first_line, record, content)
-                   for c in allowed]
+    suggestions = [_procedure_suggestion(content.procedures[c], c in first_line, record, content) for c in allowed]
     retinoid, retinoid_withheld = _retinoid(record, blocks, content)
     basis = scarring.evidence + tuple(e for e in (scarring.grade_evidence,) if e)
     basis += tuple(e for e in (record.skin_type.evidence if record.skin_type else None,) if e)
@@ -93,9 +95,7 @@ def treatment_plan(
     )
 
 
-def _procedures(
-    scarring: Scarring, variant: str, catalogue: Catalogue
-) -> tuple[list[str], set[str]]:
+def _procedures(scarring: Scarring, variant: str, catalogue: Catalogue) -> tuple[list[str], set[str]]:
     if variant == "treatment-plan-macular":
         return [], set()
     morphs = [m for m in MORPHOLOGY_ORDER if m in scarring.morphologies] or ["unspecified"]
@@ -110,14 +110,11 @@ def _procedures(
     return codes, first_line
 
 
-def _filter(
-    codes: Iterable[str], blocks: Sequence[Block], content: PlanContent
-) -> tuple[list[str], list[str]]:
+def _filter(codes: Iterable[str], blocks: Sequence[Block], content: PlanContent) -> tuple[list[str], list[str]]:
     allowed, withheld = [], []
     for code in codes:
         procedure = content.procedures[code]
-        reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks
-                          if b.caution in procedure.cautions)
+        reasons = _unique(content.catalogue.withheld[b.reason] for b in blocks if b.caution in procedure.cautions)
         if reasons:
             withheld.append(f"{procedure.display}: {'; '.join(reasons)}")
         else:
@@ -129,8 +126,9 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _sections(record: PatientRecord, variant: str, today: date, retinoid_withheld: list[str],
-              resurfacing: bool) -> Iterable[str]:
+def _sections(
+    record: PatientRecord, variant: str, today: date, retinoid_withheld: list[str], resurfacing: bool
+) -> Iterable[str]:
     scarring = record.scarring
     assert scarring is not None
     if variant == "treatment-plan-macular":
@@ -169,21 +167,22 @@ def _procedure_suggestion(
     procedure: Procedure, recommended: bool, record: PatientRecord, content: PlanContent
 ) -> Suggestion:
     resource = procedure_request(procedure, record.patient_id, content.procedure_system, _reasons(record))
-    label = Template(content.catalogue.suggestions["procedure_label"]).substitute(
-        procedure=procedure.display)
-    return Suggestion(procedure.code, label, f"Create a draft order: {procedure.display}", resource,
-                      recommended)
+    label = Template(content.catalogue.suggestions["procedure_label"]).substitute(procedure=procedure.display)
+    return Suggestion(procedure.code, label, f"Create a draft order: {procedure.display}", resource, recommended)
 
 
-def procedure_request(procedure: Procedure, patient_id: str, system: str,
-                      reasons: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def procedure_request(
+    procedure: Procedure, patient_id: str, system: str, reasons: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """A draft ServiceRequest for a scar procedure."""
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",
-        "code": {"coding": [{"system": system, "code": procedure.code, "display": procedure.display}],
-                 "text": procedure.display},
+        "code": {
+            "coding": [{"system": system, "code": procedure.code, "display": procedure.display}],
+            "text": procedure.display,
+        },
         "subject": {"reference": f"Patient/{patient_id}"},
     }
     if reasons:
@@ -214,18 +213,28 @@ def _retinoid(
     label = Template(content.catalogue.suggestions["retinoid_label"]).substitute(medication=spec["text"])
     if record.pregnancy.status == "unknown" and record.gender != "male":
         label += "; confirm not pregnant"
-    return [Suggestion("topical-retinoid", label, f"Create a draft prescription: {spec['text']}",
-                       resource)], []
+    return [Suggestion("topical-retinoid", label, f"Create a draft prescription: {spec['text']}", resource)], []
 
 
 USES = Uses.of(
     __name__,
     blocks=(SKIN_TYPE_UNKNOWN_BLOCK,),
     cards=VARIANTS,
-    sections=("grade-1", *MORPHOLOGY_SECTIONS, "mixed", "grade-unknown",
-              *(f"{prefix}{grade}" for prefix in GRADE_SECTIONS.values() for grade in GRADED),
-              "skin-type-unknown", "scar-age-old", "hsv-antiviral-on-record", "hsv-prophylaxis", "expectations",
-              "maintenance-deferred", "retinoid-in-use", "maintenance"),
+    sections=(
+        "grade-1",
+        *MORPHOLOGY_SECTIONS,
+        "mixed",
+        "grade-unknown",
+        *(f"{prefix}{grade}" for prefix in GRADE_SECTIONS.values() for grade in GRADED),
+        "skin-type-unknown",
+        "scar-age-old",
+        "hsv-antiviral-on-record",
+        "hsv-prophylaxis",
+        "expectations",
+        "maintenance-deferred",
+        "retinoid-in-use",
+        "maintenance",
+    ),
     plans=(*MORPHOLOGY_ORDER, "unspecified", "skin-of-colour"),
     suggestions=("procedure_label", "retinoid_label", "retinoid"),
     codesystems=(PROCEDURE_SYSTEM,),

@@ -22,9 +22,7 @@ def load_procedures(codesystem: Mapping[str, Any]) -> dict[str, Procedure]:
     """Read the procedures, keyed by code, from the acne-scar-procedure CodeSystem."""
     procedures = {}
     for concept in codesystem.get("concept", []):
-        cautions = frozenset(
-            p["valueCode"] for p in concept.get("property", []) if p.get("code") == "caution"
-        )
+        cautions = frozenset(p["valueCode"] for p in concept.get("property", []) if p.get("code") == "caution")
         if "code" not in concept or "display" not in concept:
             raise ContentError(f"acne-scar-procedure: concept without code or display: {concept}")
         procedures[concept["code"]] = Procedure(concept["code"], concept["display"], cautions)

@@ -36,11 +36,23 @@ CHOICE_MISSING = re.compile(r"Expect any of field value from this list \[(.*)\]"
 CHOICE_TWICE = re.compile(r"Any of one field value is expected from this list \[(.*)\], but got multiple")
 # Date elements the rules read. FHIR dates are JSON strings; pydantic would read the number
 # 20260926 as a Unix time (1970-08-23) and end an isotretinoin window decades early.
-DATE_KEYS = frozenset({
-    "start", "end", "effectiveDateTime", "effectiveInstant", "issued", "whenHandedOver",
-    "whenPrepared", "authoredOn", "onsetDateTime", "abatementDateTime", "recordedDate",
-    "birthDate", "occurrenceDateTime",
-})
+DATE_KEYS = frozenset(
+    {
+        "start",
+        "end",
+        "effectiveDateTime",
+        "effectiveInstant",
+        "issued",
+        "whenHandedOver",
+        "whenPrepared",
+        "authoredOn",
+        "onsetDateTime",
+        "abatementDateTime",
+        "recordedDate",
+        "birthDate",
+        "occurrenceDateTime",
+    }
+)
 # R5 MedicationRequest / MedicationStatement / MedicationDispense.medication (CodeableReference)
 # is R4's medicationCodeableConcept or medicationReference: the same meaning, another shape.
 R5_MEDICATION = {"concept": "medicationCodeableConcept", "reference": "medicationReference"}
@@ -111,14 +123,17 @@ def read(model: type[FHIRResourceModel], data: dict[str, Any]) -> Reading:
     return _read_repaired(model, copy.deepcopy(data), dates, first)
 
 
-def _read_repaired(model: type[FHIRResourceModel], data: dict[str, Any], dates: list[Path],
-                   error: ValidationError | None) -> Reading:
+def _read_repaired(
+    model: type[FHIRResourceModel], data: dict[str, Any], dates: list[Path], error: ValidationError | None
+) -> Reading:
     repairs: list[str] = []
     problems: list[str] = []
     for path in sorted(dates, reverse=True):  # list items last first, so positions stay right
         _get(data, path[:-1]).pop(path[-1])
-        problems.append(f"{_dotted(path)}: " + ("not a resource FHIR R4 defines" if path[0] == "contained"
-                                               else "a number where FHIR R4 has a date"))
+        problems.append(
+            f"{_dotted(path)}: "
+            + ("not a resource FHIR R4 defines" if path[0] == "contained" else "a number where FHIR R4 has a date")
+        )
     tried: set[tuple[str, Path, str]] = set()
     for _ in range(MAX_PASSES):
         if error is None:
@@ -140,8 +155,9 @@ def _read_repaired(model: type[FHIRResourceModel], data: dict[str, Any], dates: 
     return Reading(None, data, tuple(repairs), (*problems, *left))
 
 
-def _fix(data: dict[str, Any], error: Any, tried: set[tuple[str, Path, str]],
-         removed: list[Path]) -> tuple[str, str] | None:
+def _fix(
+    data: dict[str, Any], error: Any, tried: set[tuple[str, Path, str]], removed: list[Path]
+) -> tuple[str, str] | None:
     """Change `data` so that this validation error cannot recur; ("repair" | "problem", note),
     or None when nothing sensible can be done (the same error at the same place twice). Items of
     lists to leave out go to `removed`, taken out after the pass so that positions stay right."""

@@ -104,9 +104,7 @@ class PatientRecord:
     gender: str | None = None
     scarring: Scarring | None = None
     active_acne: tuple[Evidence, ...] = ()
-    isotretinoin: medications.IsotretinoinExposure = field(
-        default_factory=medications.IsotretinoinExposure
-    )
+    isotretinoin: medications.IsotretinoinExposure = field(default_factory=medications.IsotretinoinExposure)
     topical_retinoids: tuple[Evidence, ...] = ()
     skin_type: SkinType | None = None
     pregnancy: Pregnancy = field(default_factory=lambda: Pregnancy("unknown"))
@@ -151,22 +149,24 @@ def build_record(
         birth_date=birth,
         gender=patient.gender if patient else None,
         scarring=_scarring(conditions, observations, terminology, birth, unread),
-        active_acne=tuple(_ev(c, "active acne") for c in _acne(conditions, terminology)
-                          if is_active_condition(c)) + _cautious(unread, "acne", "check whether acne is active"),
+        active_acne=tuple(_ev(c, "active acne") for c in _acne(conditions, terminology) if is_active_condition(c))
+        + _cautious(unread, "acne", "check whether acne is active"),
         isotretinoin=medications.isotretinoin_exposure(resources, terminology, today, unread),
         topical_retinoids=medications.topical_retinoids(resources, terminology),
         skin_type=None if _unread(unread, "fitzpatrick-skin-type") else _skin_type(observations, terminology),
         pregnancy=_pregnancy(conditions, observations, terminology, today, unread),
-        keloid=tuple(_ev(c, "keloid history") for c in conditions
-                     if terminology["keloid"].matches(codings_of(c.code), texts_of(c.code)))
+        keloid=tuple(
+            _ev(c, "keloid history")
+            for c in conditions
+            if terminology["keloid"].matches(codings_of(c.code), texts_of(c.code))
+        )
         + _cautious(unread, "keloid", "treated as a keloid history"),
-        herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes
-                            if is_active_condition(c))
+        herpes_active=tuple(_ev(c, "herpes simplex, active") for c in herpes if is_active_condition(c))
         + _cautious(unread, "herpes-simplex", "read as active: check for active lesions"),
-        herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes
-                             if not is_active_condition(c)),
-        planned_procedures=tuple(o for o in read_orders(_planned(resources), reader, terminology)
-                                 if o.procedure is not None),
+        herpes_history=tuple(_ev(c, "herpes simplex, history") for c in herpes if not is_active_condition(c)),
+        planned_procedures=tuple(
+            o for o in read_orders(_planned(resources), reader, terminology) if o.procedure is not None
+        ),
         antivirals=medications.antivirals(resources, terminology),
         unidentified_medications=medications.unidentified(resources, terminology, today, unread),
         foreign=foreign_records(unread),
@@ -214,8 +214,9 @@ def _scarring(
     code with acne in its text or an acne Condition on the record. L70.2 is not in either set.
     A record that mentions acne scarring but could not be read counts, of unrecorded type."""
     has_acne = bool(_acne(conditions, terminology)) or bool(_unread(unread, "acne"))
-    scars = [c for c in conditions
-             if _is_acne_scar(c, terminology, has_acne) and first_code(c.clinicalStatus) != "resolved"]
+    scars = [
+        c for c in conditions if _is_acne_scar(c, terminology, has_acne) and first_code(c.clinicalStatus) != "resolved"
+    ]
     unread_scars = [u for u in unread if u.about("acne-scar") or (has_acne and u.about("skin-scar-unspecified"))]
     if not scars:
         if not unread_scars:
@@ -225,9 +226,9 @@ def _scarring(
     morphologies = frozenset(m for c in scars for m in _morphologies(c, terminology))
     grade, grade_ev = _grade(scars, observations, terminology)
     onsets = [d for c in scars if (d := _onset(c, birth)) is not None]
-    evidence = tuple(
-        Evidence(f"Condition/{c.id}", condition_text(c) or "acne scarring") for c in scars
-    ) + tuple(Evidence(u.reference, f"{u.reason}; read as acne scarring") for u in unread_scars)
+    evidence = tuple(Evidence(f"Condition/{c.id}", condition_text(c) or "acne scarring") for c in scars) + tuple(
+        Evidence(u.reference, f"{u.reason}; read as acne scarring") for u in unread_scars
+    )
     return Scarring(
         evidence=evidence,
         condition_references=tuple(f"Condition/{c.id}" for c in scars),
@@ -266,13 +267,20 @@ def _grade(
     scars: list[Condition], observations: list[Observation], terminology: Terminology
 ) -> tuple[int | None, Evidence | None]:
     """Goodman & Baron grade: the latest grade Observation, else the Condition's severity."""
-    grade_obs = [(o, v) for o in observations if terminology["scar-grade"].matches(codings_of(o.code))
-                 and (v := _grade_value(o)) is not None]
+    grade_obs = [
+        (o, v)
+        for o in observations
+        if terminology["scar-grade"].matches(codings_of(o.code)) and (v := _grade_value(o)) is not None
+    ]
     if grade_obs:  # the latest; on one day, the highest (ties go to the more cautious plan)
         obs, value = max(grade_obs, key=lambda ov: (_obs_date(ov[0]), ov[1]))
         return value, Evidence(f"Observation/{obs.id}", f"Goodman & Baron grade {value}")
-    severities = [(SEVERITY_GRADE[c.code], scar, c) for scar in scars for c in codings_of(scar.severity)
-                  if c.code in SEVERITY_GRADE]
+    severities = [
+        (SEVERITY_GRADE[c.code], scar, c)
+        for scar in scars
+        for c in codings_of(scar.severity)
+        if c.code in SEVERITY_GRADE
+    ]
     if severities:
         grade, scar, coding = max(severities, key=lambda gsc: gsc[0])
         return grade, Evidence(f"Condition/{scar.id}", f"severity {coding.display or coding.code} (grade {grade})")
@@ -324,7 +332,10 @@ def _skin_type(observations: list[Observation], terminology: Terminology) -> Ski
 
 
 def _pregnancy(
-    conditions: list[Condition], observations: list[Observation], terminology: Terminology, today: date,
+    conditions: list[Condition],
+    observations: list[Observation],
+    terminology: Terminology,
+    today: date,
     unread: Sequence[Unread] = (),
 ) -> Pregnancy:
     """Pregnancy status (GUIDELINE §2, v2; R5). Pregnant: an active pregnancy Condition (SNOMED
@@ -336,15 +347,21 @@ def _pregnancy(
     active = [c for c in conditions if is_active_condition(c)]
     pregnant = [c for c in active if _says_pregnant(c, terminology) == "pregnant"]
     if pregnant:
-        return Pregnancy("pregnant", tuple(Evidence(f"Condition/{c.id}", _label(c, "pregnancy, active"))
-                                           for c in pregnant))
+        return Pregnancy(
+            "pregnant", tuple(Evidence(f"Condition/{c.id}", _label(c, "pregnancy, active")) for c in pregnant)
+        )
     status = _pregnancy_status(observations, terminology, today)
     if status.status == "pregnant":
         return status
-    doubts = [Evidence(f"Condition/{c.id}", _label(c, "active: a pregnancy code; pregnancy status not stated"))
-              for c in active if _says_pregnant(c, terminology) == "uncertain"]
-    unreadable = [Evidence(u.reference, f"{u.reason}; it mentions pregnancy")
-                  for u in _unread(unread, "pregnant", "pregnancy-uncertain", "pregnancy-status")]
+    doubts = [
+        Evidence(f"Condition/{c.id}", _label(c, "active: a pregnancy code; pregnancy status not stated"))
+        for c in active
+        if _says_pregnant(c, terminology) == "uncertain"
+    ]
+    unreadable = [
+        Evidence(u.reference, f"{u.reason}; it mentions pregnancy")
+        for u in _unread(unread, "pregnant", "pregnancy-uncertain", "pregnancy-status")
+    ]
     if unreadable or status.status == "uncertain" or (doubts and status.status != "not-pregnant"):
         return Pregnancy("uncertain", (*status.evidence, *doubts, *unreadable))
     return status
@@ -356,12 +373,13 @@ def _label(condition: Condition, text: str) -> str:
 
 
 # Words that put a pregnancy written in words in the past (or out of doubt): "history of", "loss".
-PAST_PREGNANCY = re.compile(r"\b(history|previous|prior|past|post[- ]?partum|loss|lost|miscarriage|terminat\w*)\b",
-                            re.IGNORECASE)
+PAST_PREGNANCY = re.compile(
+    r"\b(history|previous|prior|past|post[- ]?partum|loss|lost|miscarriage|terminat\w*)\b", re.IGNORECASE
+)
 
 
 def _says_pregnant(condition: Condition, terminology: Terminology) -> str | None:
-    """"pregnant", "uncertain" or None for one Condition. Codes first, then words ("not pregnant"
+    """ "pregnant", "uncertain" or None for one Condition. Codes first, then words ("not pregnant"
     is read before "pregnant", and a pregnancy in the past is only uncertain)."""
     codings = codings_of(condition.code)
     if terminology["pregnant"].matches(codings):
@@ -386,8 +404,12 @@ def _pregnancy_status(observations: list[Observation], terminology: Terminology,
     """The latest pregnancy-status answer (LOINC 82810-3) that says something, while it can still
     be true (42 weeks for "pregnant", 30 days for "not pregnant"); on one day, a positive answer
     before a negative one. A latest answer that cannot be read makes the status uncertain."""
-    answers = [(o, a) for o in observations if terminology["pregnancy-status"].matches(codings_of(o.code))
-               and (a := pregnancy_answer(o, terminology)) is not None]
+    answers = [
+        (o, a)
+        for o in observations
+        if terminology["pregnancy-status"].matches(codings_of(o.code))
+        and (a := pregnancy_answer(o, terminology)) is not None
+    ]
     for obs, answer in sorted(answers, reverse=True, key=lambda oa: (_obs_date(oa[0]), oa[1] == "pregnant")):
         when = _obs_date(obs)
         if answer == "unknown":
@@ -406,7 +428,18 @@ def _pregnancy_status(observations: list[Observation], terminology: Terminology,
 
 USES = Uses.of(
     __name__,
-    valuesets=("herpes-simplex", "keloid", "acne", "acne-scar", "skin-scar-unspecified", "scar-grade",
-               "fitzpatrick-skin-type", "pregnant", "pregnancy-uncertain", "not-pregnant", "pregnancy-status"),
+    valuesets=(
+        "herpes-simplex",
+        "keloid",
+        "acne",
+        "acne-scar",
+        "skin-scar-unspecified",
+        "scar-grade",
+        "fitzpatrick-skin-type",
+        "pregnant",
+        "pregnancy-uncertain",
+        "not-pregnant",
+        "pregnancy-status",
+    ),
     codesystems=("acne-scar-morphology",),
 )

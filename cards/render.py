@@ -79,8 +79,7 @@ def _evidence(finding: Finding, catalogue: Catalogue) -> list[EvidenceLink]:
 def _detail(finding: Finding, catalogue: Catalogue, evidence: list[EvidenceLink]) -> str:
     content = catalogue[finding.card]
     parts = [content.render_detail(finding.params)]
-    parts += [Template(catalogue.plan_sections[s].text).substitute(finding.params).strip()
-              for s in finding.sections]
+    parts += [Template(catalogue.plan_sections[s].text).substitute(finding.params).strip() for s in finding.sections]
     if finding.withheld:
         parts.append("**Not suggested here:**\n" + "\n".join(f"- {w}" for w in finding.withheld))
     if finding.basis:

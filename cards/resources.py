@@ -53,11 +53,17 @@ ORDER_KINDS = ("MedicationRequest", "ServiceRequest")
 # Topics of an unreadable record by its kind alone: a medication record (what it is cannot be
 # told), an order (in an order hook, a draft that could not be read).
 MEDICATION, ORDER = "medication", "order"
-CONDITION_SETS = ("acne-scar", "skin-scar-unspecified", "acne", "pregnant", "pregnancy-uncertain", "keloid",
-                  "herpes-simplex")
+CONDITION_SETS = (
+    "acne-scar",
+    "skin-scar-unspecified",
+    "acne",
+    "pregnant",
+    "pregnancy-uncertain",
+    "keloid",
+    "herpes-simplex",
+)
 OBSERVATION_SETS = ("fitzpatrick-skin-type", "scar-grade", "pregnancy-status")
-MEDICATION_SETS = ("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "oral-retinoid",
-                   "hsv-antiviral")
+MEDICATION_SETS = ("isotretinoin", "topical-retinoid-product", "retinoid-ingredient", "oral-retinoid", "hsv-antiviral")
 # What a record can be about, for the rules: a record that mentions one of these value sets (by
 # code or word) and cannot be read in full is read cautiously for that topic (cards.record).
 TOPICS = (*CONDITION_SETS, *OBSERVATION_SETS, *MEDICATION_SETS)
@@ -80,7 +86,7 @@ class RawResource:
 
     @property
     def reference(self) -> str:
-        """"Type/id", shortened: an id longer than FHIR allows is not echoed in full."""
+        """ "Type/id", shortened: an id longer than FHIR allows is not echoed in full."""
         kind = self.data.get("resourceType")
         kind = kind[:40] if isinstance(kind, str) and kind else "(no resourceType)"
         return f"{kind}/{str(self.data.get('id', '(no id)'))[:64]}"
@@ -113,7 +119,7 @@ class Selection:
 
 
 def medication_key(reference: Any) -> str | None:
-    """"Medication/<id>" of a reference to a Medication resource, or None."""
+    """ "Medication/<id>" of a reference to a Medication resource, or None."""
     if not isinstance(reference, str):
         return None
     match = MEDICATION_REFERENCE.search(reference)
@@ -142,8 +148,10 @@ class Selector:
             raise Unjudgeable
         if any(valueset.has_code(str(c.get("system", "")), str(c.get("code", ""))) for c in codings):
             return True
-        return any(isinstance(t, str) and valueset.has_text(t)
-                   for t in (concept.get("text"), *(c.get("display") for c in codings)))
+        return any(
+            isinstance(t, str) and valueset.has_text(t)
+            for t in (concept.get("text"), *(c.get("display") for c in codings))
+        )
 
     def _medication(self, concept: Any) -> bool:
         """A medication concept the rules read: one of the guideline's, or one that cannot be
@@ -194,7 +202,8 @@ class Selector:
         """The topics (value-set names) whose codes or words occur anywhere in a raw record."""
         codings, words = _codings_and_words(data)
         return frozenset(
-            name for name, valueset in self.topics.items()
+            name
+            for name, valueset in self.topics.items()
             if any(valueset.has_code(system, code) for system, code in codings)
             or any(valueset.has_text(word) for word in words)
         )
@@ -230,7 +239,8 @@ def _is_fhir_type(kind: str) -> bool:
 def _sent_medications(resources: Iterable[RawResource], selector: Selector) -> dict[str, bool]:
     """The Medication resources sent alongside, by reference, and whether the rules read each."""
     return {
-        f"Medication/{raw.data.get('id')}": selector.is_needed(raw.data) for raw in resources
+        f"Medication/{raw.data.get('id')}": selector.is_needed(raw.data)
+        for raw in resources
         if raw.data.get("resourceType") == "Medication" and isinstance(raw.data.get("id"), str)
     }
 
@@ -267,9 +277,7 @@ def _is_other_patients(raw: RawResource, patient_id: str) -> bool:
     return subject != f"Patient/{patient_id}" and not subject.endswith(f"/Patient/{patient_id}")
 
 
-def select_and_validate(
-    resources: Iterable[RawResource], patient_id: str, selector: Selector
-) -> Selection:
+def select_and_validate(resources: Iterable[RawResource], patient_id: str, selector: Selector) -> Selection:
     """The resources the rules read, read (validated, repaired where unambiguous) and
     deduplicated by type and id; what could not be read, with its topics."""
     resources = list(resources)
@@ -284,8 +292,14 @@ def select_and_validate(
         elif kind in MODELS and selector.is_needed(raw.data, medications):
             if _is_other_patients(raw, patient_id):
                 # Needed, so relevant, whatever it mentions: named, never read as this patient's.
-                unread.append(Unread(raw.reference, "it names another patient than the one in context: left out",
-                                     selector.mentions(raw.data), foreign=True))
+                unread.append(
+                    Unread(
+                        raw.reference,
+                        "it names another patient than the one in context: left out",
+                        selector.mentions(raw.data),
+                        foreign=True,
+                    )
+                )
                 continue
             reading = read(MODELS[kind], raw.data)
             problems = "; ".join(reading.problems)
@@ -293,8 +307,13 @@ def select_and_validate(
                 # A medication record or an order is read for what it is, even when it mentions
                 # nothing the rules know: an unreadable one is never "not isotretinoin".
                 always = {MEDICATION: kind in MEDICATION_USE, ORDER: kind in ORDER_KINDS}
-                unread += _unread(raw, f"it could not be read: {problems}", selector,
-                                  frozenset(t for t, yes in always.items() if yes), whole=True)
+                unread += _unread(
+                    raw,
+                    f"it could not be read: {problems}",
+                    selector,
+                    frozenset(t for t, yes in always.items() if yes),
+                    whole=True,
+                )
                 continue
             models.append(_named_as_sent(reading.model, raw))
             if reading.problems:
@@ -315,8 +334,9 @@ def _named_as_sent(model: FHIRResourceModel, raw: RawResource) -> FHIRResourceMo
     return model
 
 
-def _unread(raw: RawResource, reason: str, selector: Selector, kinds: frozenset[str] = frozenset(),
-            whole: bool = False) -> list[Unread]:
+def _unread(
+    raw: RawResource, reason: str, selector: Selector, kinds: frozenset[str] = frozenset(), whole: bool = False
+) -> list[Unread]:
     """The record as Unread when it mentions anything the rules read (or is of a kind that
     always counts); nothing otherwise."""
     topics = selector.mentions(raw.data) | kinds

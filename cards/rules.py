@@ -22,8 +22,10 @@ OLDER_ADVICE_MONTHS = 12  # source article and older teaching
 ACTIVE_ACNE_BLOCK = Block("scar-procedure", "R2-active-acne")
 ISOTRETINOIN_BLOCK = Block("isotretinoin-defer", "R3-isotretinoin")
 UNCONFIRMED_BLOCK = Block("isotretinoin-defer", "R3-medication-unidentified")
-SKIN_OF_COLOUR_BLOCKS = (Block("skin-of-colour-avoid", "R4-skin-of-colour"),
-                         Block("skin-of-colour-prefer-non-ablative", "R4-prefer-non-ablative"))
+SKIN_OF_COLOUR_BLOCKS = (
+    Block("skin-of-colour-avoid", "R4-skin-of-colour"),
+    Block("skin-of-colour-prefer-non-ablative", "R4-prefer-non-ablative"),
+)
 PREGNANCY_BLOCKS = (Block("scar-procedure", "R5-pregnancy"), Block(RETINOID, "R5-pregnancy"))
 UNCERTAIN_BLOCKS = (Block("scar-procedure", "R5-pregnancy-uncertain"), Block(RETINOID, "R5-pregnancy-uncertain"))
 KELOID_BLOCK = Block("keloid-risk", "R6-keloid")
@@ -43,25 +45,37 @@ def isotretinoin_timing(record: PatientRecord, today: date) -> Finding | None:
     6 months after the last isotretinoin dose; with pregnancy, isotretinoin is critical."""
     exposure = record.isotretinoin
     if exposure.status == "current" and record.pregnancy.status == "pregnant":
-        return Finding("isotretinoin-pregnancy", basis=exposure.evidence + record.pregnancy.evidence,
-                       blocks=(ISOTRETINOIN_BLOCK, *PREGNANCY_BLOCKS))
+        return Finding(
+            "isotretinoin-pregnancy",
+            basis=exposure.evidence + record.pregnancy.evidence,
+            blocks=(ISOTRETINOIN_BLOCK, *PREGNANCY_BLOCKS),
+        )
     if exposure.status == "current":
         planned = {}
         if exposure.last_dose:  # a course with a planned end: give the date (R3)
-            planned = {"planned_end": exposure.last_dose.isoformat(),
-                       "defer_until": add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS).isoformat()}
-        return Finding("isotretinoin-current", planned, exposure.evidence, (ISOTRETINOIN_BLOCK,),
-                       sections=("isotretinoin-planned-end",) if planned else ())
+            planned = {
+                "planned_end": exposure.last_dose.isoformat(),
+                "defer_until": add_months(exposure.last_dose, ISOTRETINOIN_WAIT_MONTHS).isoformat(),
+            }
+        return Finding(
+            "isotretinoin-current",
+            planned,
+            exposure.evidence,
+            (ISOTRETINOIN_BLOCK,),
+            sections=("isotretinoin-planned-end",) if planned else (),
+        )
     if exposure.status == "unknown":
-        return Finding("isotretinoin-last-dose-unknown", basis=exposure.evidence,
-                       blocks=(ISOTRETINOIN_BLOCK,))
+        return Finding("isotretinoin-last-dose-unknown", basis=exposure.evidence, blocks=(ISOTRETINOIN_BLOCK,))
     if exposure.status != "past" or exposure.last_dose is None:
         return None
     last = exposure.last_dose
     defer_until = add_months(last, ISOTRETINOIN_WAIT_MONTHS)
     older_advice = add_months(last, OLDER_ADVICE_MONTHS)
-    params = {"last_dose": last.isoformat(), "defer_until": defer_until.isoformat(),
-              "twelve_months": older_advice.isoformat()}
+    params = {
+        "last_dose": last.isoformat(),
+        "defer_until": defer_until.isoformat(),
+        "twelve_months": older_advice.isoformat(),
+    }
     if today < defer_until:
         return Finding("isotretinoin-recent", params, exposure.evidence, (ISOTRETINOIN_BLOCK,))
     if today < older_advice:
@@ -128,17 +142,44 @@ def records_of_another_patient(record: PatientRecord, today: date) -> Finding | 
 
 
 SAFETY_RULES: tuple[Rule, ...] = (
-    active_acne_first, isotretinoin_timing, medication_unidentified, skin_of_colour, pregnancy, keloid_history,
-    herpes_simplex, records_of_another_patient,
+    active_acne_first,
+    isotretinoin_timing,
+    medication_unidentified,
+    skin_of_colour,
+    pregnancy,
+    keloid_history,
+    herpes_simplex,
+    records_of_another_patient,
 )
 
 USES = Uses.of(
     __name__,
-    blocks=(ACTIVE_ACNE_BLOCK, ISOTRETINOIN_BLOCK, UNCONFIRMED_BLOCK, *SKIN_OF_COLOUR_BLOCKS, *PREGNANCY_BLOCKS,
-            *UNCERTAIN_BLOCKS, KELOID_BLOCK, HERPES_ACTIVE_BLOCK),
-    cards=("active-acne", "isotretinoin-pregnancy", "isotretinoin-current", "isotretinoin-last-dose-unknown",
-           "isotretinoin-recent", "isotretinoin-window-passed", "isotretinoin-unconfirmed", "skin-of-colour",
-           "pregnancy-uncertain", "pregnancy", "keloid-history", "herpes-active", "herpes-history-antiviral",
-           "herpes-history", "records-other-patient"),
+    blocks=(
+        ACTIVE_ACNE_BLOCK,
+        ISOTRETINOIN_BLOCK,
+        UNCONFIRMED_BLOCK,
+        *SKIN_OF_COLOUR_BLOCKS,
+        *PREGNANCY_BLOCKS,
+        *UNCERTAIN_BLOCKS,
+        KELOID_BLOCK,
+        HERPES_ACTIVE_BLOCK,
+    ),
+    cards=(
+        "active-acne",
+        "isotretinoin-pregnancy",
+        "isotretinoin-current",
+        "isotretinoin-last-dose-unknown",
+        "isotretinoin-recent",
+        "isotretinoin-window-passed",
+        "isotretinoin-unconfirmed",
+        "skin-of-colour",
+        "pregnancy-uncertain",
+        "pregnancy",
+        "keloid-history",
+        "herpes-active",
+        "herpes-history-antiviral",
+        "herpes-history",
+        "records-other-patient",
+    ),
     sections=("isotretinoin-planned-end",),
 )

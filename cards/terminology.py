@@ -76,9 +76,7 @@ class ValueSet:
 
     def matches(self, codings: Iterable[Coding], texts: Iterable[str | None] = ()) -> bool:
         """True when any coding is in the value set, or any text names one of its terms."""
-        return any(self.has_code(c.system, c.code) for c in codings) or any(
-            self.has_text(t) for t in texts
-        )
+        return any(self.has_code(c.system, c.code) for c in codings) or any(self.has_text(t) for t in texts)
 
 
 def _load_valueset(data: Mapping[str, Any], path: Path) -> ValueSet:
@@ -96,14 +94,11 @@ def _load_valueset(data: Mapping[str, Any], path: Path) -> ValueSet:
             unverified.add(key)
     excluded = frozenset(
         (group["system"], _normalise(group["system"], concept["code"]))
-        for group in data.get("compose", {}).get("exclude", []) for concept in group.get("concept", [])
+        for group in data.get("compose", {}).get("exclude", [])
+        for concept in group.get("concept", [])
     )
     terms = [e["valueString"] for e in data.get("extension", []) if e.get("url") == TEXT_MATCH]
-    pattern = (
-        re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
-        if terms
-        else None
-    )
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE) if terms else None
     return ValueSet(data["url"], path.stem, frozenset(codes), frozenset(unverified), pattern, excluded)
 
 
@@ -148,8 +143,10 @@ class Terminology:
             if data.get("resourceType") != "CodeSystem":
                 raise ContentError(f"{path.name}: not a CodeSystem")
             codesystems[path.stem] = data
-        conceptmaps = {path.stem: _load_conceptmap(_read_json(path), path)
-                       for path in sorted((root / "conceptmaps").glob("*.json"))}
+        conceptmaps = {
+            path.stem: _load_conceptmap(_read_json(path), path)
+            for path in sorted((root / "conceptmaps").glob("*.json"))
+        }
         return cls(valuesets, codesystems, conceptmaps)
 
 

@@ -49,20 +49,32 @@ class Uses:
 
 # What each kind is called in a refusal, and where the content keeps it.
 KINDS = {
-    "cards": "card", "sections": "plan section", "withheld": "withheld reason", "plans": "plan",
-    "suggestions": "suggestion", "valuesets": "value set", "codesystems": "code system",
-    "conceptmaps": "concept map", "procedures": "procedure", "cautions": "procedure caution",
+    "cards": "card",
+    "sections": "plan section",
+    "withheld": "withheld reason",
+    "plans": "plan",
+    "suggestions": "suggestion",
+    "valuesets": "value set",
+    "codesystems": "code system",
+    "conceptmaps": "concept map",
+    "procedures": "procedure",
+    "cautions": "procedure caution",
 }
 
 
-def available(catalogue: Catalogue, terminology: Terminology,
-              procedures: Mapping[str, Procedure]) -> dict[str, frozenset[str]]:
+def available(
+    catalogue: Catalogue, terminology: Terminology, procedures: Mapping[str, Procedure]
+) -> dict[str, frozenset[str]]:
     """What the content holds, by kind."""
     return {
-        "cards": frozenset(catalogue.cards), "sections": frozenset(catalogue.plan_sections),
-        "withheld": frozenset(catalogue.withheld), "plans": frozenset(catalogue.plans),
-        "suggestions": frozenset(catalogue.suggestions), "valuesets": frozenset(terminology.valuesets),
-        "codesystems": frozenset(terminology.codesystems), "conceptmaps": frozenset(terminology.conceptmaps),
+        "cards": frozenset(catalogue.cards),
+        "sections": frozenset(catalogue.plan_sections),
+        "withheld": frozenset(catalogue.withheld),
+        "plans": frozenset(catalogue.plans),
+        "suggestions": frozenset(catalogue.suggestions),
+        "valuesets": frozenset(terminology.valuesets),
+        "codesystems": frozenset(terminology.codesystems),
+        "conceptmaps": frozenset(terminology.conceptmaps),
         "procedures": frozenset(procedures),
         "cautions": frozenset(c for p in procedures.values() for c in p.cautions),
     }

@@ -29,8 +29,7 @@ def init(directory: Path = DEFAULT_DIR) -> Path:
     """Write private.pem, jwks.json and issuers.yaml; returns the issuers file."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP384R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     (directory / "private.pem").write_bytes(pem)
     (directory / "private.pem").chmod(0o600)
     public = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": KID, "use": "sig", "alg": "ES384"}
@@ -45,8 +44,14 @@ def token(audience: str, directory: Path = DEFAULT_DIR, lifetime: int = 300) -> 
     """A token as an EHR signs it (CDS Hooks §Trusting CDS Clients) for the URL `audience`."""
     key = serialization.load_pem_private_key((directory / "private.pem").read_bytes(), password=None)
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "dev-ehr-client", "aud": audience, "iat": now, "exp": now + lifetime,
-              "jti": str(uuid.uuid4())}
+    claims = {
+        "iss": ISSUER,
+        "sub": "dev-ehr-client",
+        "aud": audience,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": str(uuid.uuid4()),
+    }
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{directory / 'private.pem'} is not the EC key `init` writes")
     return jwt.encode(claims, key, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})

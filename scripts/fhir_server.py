@@ -41,6 +41,7 @@ Usage from a shell::
 the bundles loaded and leaves it running (its files in data/fhir-server/PORT) until ``stop``.
 ``--no-token`` accepts calls without a bearer token, as the CDS Hooks sandbox makes them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -129,6 +130,7 @@ class FhirServerError(RuntimeError):
 
 # ----------------------------------------------------------------------------- install
 
+
 def _venv_python(venv_dir: Path) -> Path:
     return venv_dir / "bin" / "python"
 
@@ -162,10 +164,21 @@ def install(venv_dir: Path = DEFAULT_VENV) -> Path:
             if not _venv_python(venv_dir).exists():
                 _run([sys.executable, "-m", "venv", str(venv_dir)], "create the venv")
             stamp.unlink(missing_ok=True)
-            print(f"Installing {PACKAGE} into {venv_dir} (first use only; about 1-2 minutes)...",
-                  file=sys.stderr, flush=True)
-            cmd = [str(_venv_python(venv_dir)), "-m", "pip", "install",
-                   "--disable-pip-version-check", "--no-input", "--quiet", PACKAGE]
+            print(
+                f"Installing {PACKAGE} into {venv_dir} (first use only; about 1-2 minutes)...",
+                file=sys.stderr,
+                flush=True,
+            )
+            cmd = [
+                str(_venv_python(venv_dir)),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+                PACKAGE,
+            ]
             with tempfile.TemporaryDirectory() as td:
                 if CONSTRAINTS.strip():
                     cfile = Path(td) / "constraints.txt"
@@ -183,11 +196,13 @@ def install(venv_dir: Path = DEFAULT_VENV) -> Path:
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise FhirServerError(f"Could not {what} (exit {proc.returncode}): {' '.join(cmd)}\n"
-                              f"{(proc.stdout + proc.stderr)[-4000:]}")
+        raise FhirServerError(
+            f"Could not {what} (exit {proc.returncode}): {' '.join(cmd)}\n{(proc.stdout + proc.stderr)[-4000:]}"
+        )
 
 
 # ----------------------------------------------------------------------------- server
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -211,8 +226,16 @@ def _port_free(port: int) -> bool:
 class FhirServer:
     """A running sekmet process that this module started."""
 
-    def __init__(self, process: subprocess.Popen, port: int, token: str | None, workdir: Path,
-                 log_path: Path, settings_path: Path, db_path: Path):
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        port: int,
+        token: str | None,
+        workdir: Path,
+        log_path: Path,
+        settings_path: Path,
+        db_path: Path,
+    ):
         self.process = process
         self.pid = process.pid
         self.port = port
@@ -240,9 +263,15 @@ class FhirServer:
 
     # -- HTTP ---------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Any = None, token: str | None = "",
-                headers: dict[str, str] | None = None,
-                timeout: float = 30.0) -> tuple[int, dict, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = "",
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, dict, Any]:
         """Send one request; return (status, headers, parsed JSON body or None).
 
         ``path`` is relative to base_url (``"Patient/p1"``) or an absolute URL.
@@ -286,8 +315,11 @@ class FhirServer:
         bundle = as_transaction(bundle)
         status, _, body = self.request("POST", "", bundle)
         if status == 200 and isinstance(body, dict) and body.get("type", "").endswith("-response"):
-            failed = [e["response"] for e in body.get("entry", [])
-                      if not str(e.get("response", {}).get("status", "")).startswith("2")]
+            failed = [
+                e["response"]
+                for e in body.get("entry", [])
+                if not str(e.get("response", {}).get("status", "")).startswith("2")
+            ]
             if failed:  # only possible for batch bundles; transactions fail whole
                 raise FhirServerError(f"Bundle entries failed: {json.dumps(failed)[:4000]}")
             self.last_load_mode = "transaction"
@@ -295,8 +327,7 @@ class FhirServer:
         if status in (404, 405, 501):
             self.last_load_mode = "put-each"
             return self._put_each(bundle)
-        raise FhirServerError(f"Loading the Bundle failed: HTTP {status}: "
-                              f"{json.dumps(body)[:4000]}")
+        raise FhirServerError(f"Loading the Bundle failed: HTTP {status}: {json.dumps(body)[:4000]}")
 
     def _put_each(self, bundle: dict) -> dict:
         entries = []
@@ -306,8 +337,9 @@ class FhirServer:
                 raise FhirServerError(f"Entry {i}: PUT fallback needs resourceType and id")
             status, _, body = self.request("PUT", f"{res['resourceType']}/{res['id']}", res)
             if status not in (200, 201):
-                raise FhirServerError(f"PUT {res['resourceType']}/{res['id']} -> HTTP {status}: "
-                                      f"{json.dumps(body)[:2000]}")
+                raise FhirServerError(
+                    f"PUT {res['resourceType']}/{res['id']} -> HTTP {status}: {json.dumps(body)[:2000]}"
+                )
             entries.append({"resource": body, "response": {"status": str(status)}})
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
@@ -357,10 +389,14 @@ def as_transaction(bundle: dict) -> dict:
     """A collection (or searchset) Bundle as a transaction of PUTs that keep the ids."""
     if bundle.get("type") in ("transaction", "batch"):
         return bundle
-    entries = [{"resource": e["resource"],
-                "request": {"method": "PUT",
-                            "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}}
-               for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
+    entries = [
+        {
+            "resource": e["resource"],
+            "request": {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"},
+        }
+        for e in bundle.get("entry", [])
+        if isinstance(e.get("resource"), dict)
+    ]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -389,8 +425,15 @@ def _set_pdeathsig() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start(port: int, workdir: Path, token: str | None, *, venv_dir: Path = DEFAULT_VENV,
-          timeout: float = DEFAULT_TIMEOUT, die_with_parent: bool = True) -> FhirServer:
+def start(
+    port: int,
+    workdir: Path,
+    token: str | None,
+    *,
+    venv_dir: Path = DEFAULT_VENV,
+    timeout: float = DEFAULT_TIMEOUT,
+    die_with_parent: bool = True,
+) -> FhirServer:
     """Start sekmet on 127.0.0.1:``port`` with a fresh SQLite db in ``workdir``; wait for it.
 
     ``port=0`` picks a free port. ``token=None`` serves without auth. Installs the server first if
@@ -420,10 +463,16 @@ def start(port: int, workdir: Path, token: str | None, *, venv_dir: Path = DEFAU
     env["_TYPER_STANDARD_TRACEBACK"] = "1"  # plain tracebacks in server.log
     t0 = time.monotonic()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(exe), "serve", "-c", str(settings_path)], cwd=workdir, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True,
-                                preexec_fn=_set_pdeathsig if die_with_parent else None)
+        proc = subprocess.Popen(
+            [str(exe), "serve", "-c", str(settings_path)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_set_pdeathsig if die_with_parent else None,
+        )
     server = FhirServer(proc, port, token, workdir, log_path, settings_path, db_path)
     _STARTED.append(server)
     try:
@@ -441,8 +490,9 @@ def _wait_ready(server: FhirServer, timeout: float) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             code = server.process.returncode
-            raise FhirServerError(f"FHIR server exited with code {code} during startup; "
-                                  f"log {server.log_path}:\n{server.log_tail()}")
+            raise FhirServerError(
+                f"FHIR server exited with code {code} during startup; log {server.log_path}:\n{server.log_tail()}"
+            )
         try:
             status, _, body = server.request("GET", "metadata", token=None, timeout=2)
             is_cs = isinstance(body, dict) and body.get("resourceType") == "CapabilityStatement"
@@ -453,9 +503,11 @@ def _wait_ready(server: FhirServer, timeout: float) -> None:
         except (OSError, urllib.error.URLError) as e:
             last = str(e)
         time.sleep(0.2)
-    raise FhirServerError(f"FHIR server did not answer {server.base_url}/metadata "
-                          f"within {timeout:g}s "
-                          f"(last: {last}); log {server.log_path}:\n{server.log_tail()}")
+    raise FhirServerError(
+        f"FHIR server did not answer {server.base_url}/metadata "
+        f"within {timeout:g}s "
+        f"(last: {last}); log {server.log_path}:\n{server.log_tail()}"
+    )
 
 
 @atexit.register
@@ -467,16 +519,21 @@ def _stop_leftovers() -> None:
 
 # ----------------------------------------------------------------------------- CLI
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     pi = sub.add_parser("install", help=f"create the venv and pip install {PACKAGE}")
     pi.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    _server_arguments(sub.add_parser("serve", help="run the server in the foreground until Ctrl-C"),
-                      "default: a temporary directory")
-    _server_arguments(sub.add_parser("start", help="start the server, wait until it answers with the "
-                                                   "bundles loaded, and leave it running"),
-                      f"default: {RUN_DIR.relative_to(REPO_ROOT)}/PORT")
+    _server_arguments(
+        sub.add_parser("serve", help="run the server in the foreground until Ctrl-C"), "default: a temporary directory"
+    )
+    _server_arguments(
+        sub.add_parser(
+            "start", help="start the server, wait until it answers with the bundles loaded, and leave it running"
+        ),
+        f"default: {RUN_DIR.relative_to(REPO_ROOT)}/PORT",
+    )
     pstop = sub.add_parser("stop", help="stop a server that `start` left running")
     pstop.add_argument("--port", type=int, default=8090)
     pstop.add_argument("--workdir", type=Path, default=None, help="the one given to start, if any")
@@ -492,14 +549,21 @@ def main(argv: list[str] | None = None) -> int:
 def _server_arguments(parser: argparse.ArgumentParser, workdir_help: str) -> None:
     parser.add_argument("--port", type=int, default=8090, help="default 8090")
     auth = parser.add_mutually_exclusive_group()
-    auth.add_argument("--token", default=os.environ.get("FHIR_SERVER_TOKEN", "dev-token"),
-                      help="the bearer token it accepts (default: $FHIR_SERVER_TOKEN or dev-token)")
-    auth.add_argument("--no-token", dest="token", action="store_const", const=None,
-                      help="accept every call without a token (the CDS Hooks sandbox sends none)")
+    auth.add_argument(
+        "--token",
+        default=os.environ.get("FHIR_SERVER_TOKEN", "dev-token"),
+        help="the bearer token it accepts (default: $FHIR_SERVER_TOKEN or dev-token)",
+    )
+    auth.add_argument(
+        "--no-token",
+        dest="token",
+        action="store_const",
+        const=None,
+        help="accept every call without a token (the CDS Hooks sandbox sends none)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help=workdir_help)
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    parser.add_argument("--load", type=Path, action="append", default=[],
-                        help="Bundle JSON file to load (repeatable)")
+    parser.add_argument("--load", type=Path, action="append", default=[], help="Bundle JSON file to load (repeatable)")
 
 
 def _install(a: argparse.Namespace) -> int:
@@ -515,8 +579,10 @@ def _load_all(server: FhirServer, files: list[Path]) -> None:
 
 def _describe(server: FhirServer) -> str:
     auth = f"token {server.token}" if server.token else "no token needed"
-    return (f"FHIR base {server.base_url}  {auth}  pid {server.pid}  log {server.log_path}  "
-            f"(up in {server.startup_seconds:.1f}s)")
+    return (
+        f"FHIR base {server.base_url}  {auth}  pid {server.pid}  log {server.log_path}  "
+        f"(up in {server.startup_seconds:.1f}s)"
+    )
 
 
 def _serve(a: argparse.Namespace) -> int:
@@ -534,8 +600,7 @@ def _serve(a: argparse.Namespace) -> int:
         print(f"{_describe(server)}; Ctrl-C stops it", flush=True)
         while server.running:
             time.sleep(0.5)
-        print(f"server exited with code {server.process.returncode}\n{server.log_tail()}",
-              file=sys.stderr)
+        print(f"server exited with code {server.process.returncode}\n{server.log_tail()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -555,8 +620,7 @@ def _start_detached(a: argparse.Namespace) -> int:
         raise FhirServerError("start needs a fixed --port (stop finds the server by it)")
     workdir = a.workdir or RUN_DIR / str(a.port)
     if _running_pid(workdir) is not None:
-        raise FhirServerError(f"a server started here is still running: "
-                              f"scripts/fhir_server.py stop --port {a.port}")
+        raise FhirServerError(f"a server started here is still running: scripts/fhir_server.py stop --port {a.port}")
     server = start(a.port, workdir, a.token, venv_dir=a.venv, die_with_parent=False)
     try:
         _load_all(server, a.load)

@@ -38,9 +38,11 @@ def wanted() -> dict[Path, str]:
     large = large_record.render()
     bundles = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(PATIENTS.glob("*.json"))}
     bundles[large_record.PID] = json.loads(large)
-    return {LARGE_RECORD: large,
-            **{REQUESTS / name: text for name, text in hook_requests.build_all(bundles).items()},
-            **{ORDERS / name: text for name, text in order_requests.build_all(bundles).items()}}
+    return {
+        LARGE_RECORD: large,
+        **{REQUESTS / name: text for name, text in hook_requests.build_all(bundles).items()},
+        **{ORDERS / name: text for name, text in order_requests.build_all(bundles).items()},
+    }
 
 
 def stale(files: Mapping[Path, str]) -> list[Path]:
@@ -52,8 +54,9 @@ def stale(files: Mapping[Path, str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1, naming each, if a generated fixture differs from what this writes")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1, naming each, if a generated fixture differs from what this writes"
+    )
     args = parser.parse_args(argv)
     files = wanted()
     if args.check:
@@ -67,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(files[path], encoding="utf-8")
         else:
             path.unlink()
-    print(f"{len(files)} generated fixtures are up to date: {LARGE_RECORD.relative_to(ROOT)}, "
-          f"{REQUESTS.relative_to(ROOT)}/, {ORDERS.relative_to(ROOT)}/")
+    print(
+        f"{len(files)} generated fixtures are up to date: {LARGE_RECORD.relative_to(ROOT)}, "
+        f"{REQUESTS.relative_to(ROOT)}/, {ORDERS.relative_to(ROOT)}/"
+    )
     return 0
 
 

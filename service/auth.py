@@ -120,8 +120,9 @@ def load_issuers(path: str | None, inline: str | None) -> dict[str, TrustedIssue
         raise AuthConfigError(f"trusted issuers are not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
     entries = data.get("issuers") if isinstance(data, dict) else data
     if not isinstance(entries, list):
-        raise AuthConfigError("trusted issuers: expected a list of {iss, jwks_url | jwks_file | jku_allowed, "
-                              "fhir_servers}")
+        raise AuthConfigError(
+            "trusted issuers: expected a list of {iss, jwks_url | jwks_file | jku_allowed, fhir_servers}"
+        )
     issuers: dict[str, TrustedIssuer] = {}
     for entry in entries:
         issuer = _issuer(entry, folder)
@@ -137,8 +138,9 @@ def _issuer(entry: Any, folder: Path) -> TrustedIssuer:
         raise AuthConfigError(f"trusted issuer without iss: {entry!r}")
     iss = entry["iss"]
     if unknown := sorted(set(entry) - ISSUER_FIELDS):
-        raise AuthConfigError(f"trusted issuer {iss!r}: unknown field(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(ISSUER_FIELDS))})")
+        raise AuthConfigError(
+            f"trusted issuer {iss!r}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(ISSUER_FIELDS))})"
+        )
     jwks_url, jwks_file, jku_allowed = entry.get("jwks_url"), entry.get("jwks_file"), entry.get("jku_allowed", [])
     if not (jwks_url or jwks_file or jku_allowed):
         raise AuthConfigError(f"trusted issuer {iss!r} needs jwks_url, jwks_file or jku_allowed")
@@ -189,8 +191,9 @@ def _jwks_file(iss: str, path: Path) -> PyJWKSet:
     return keys
 
 
-def verify(token: str, audiences: Sequence[str], policy: AuthPolicy,
-           store: Store) -> tuple[dict[str, Any], TrustedIssuer]:
+def verify(
+    token: str, audiences: Sequence[str], policy: AuthPolicy, store: Store
+) -> tuple[dict[str, Any], TrustedIssuer]:
     """The token's claims and its issuer if every check passes; Unauthorized(reason) otherwise."""
     header, unverified = _unverified(token)
     alg, kid, jku = _checked_header(header, policy.algorithms)
@@ -269,8 +272,15 @@ def _decode(token: str, key: PyJWK, alg: str, audiences: Sequence[str], iss: str
     try:
         # The raw key, not the PyJWK: a JWK without "alg" would otherwise be pinned to RS256 /
         # the curve's default, and the algorithm allow-list is ours to enforce.
-        return jwt.decode(token, key.key, algorithms=[alg], audience=list(audiences), issuer=iss, leeway=skew,
-                          options={"require": REQUIRED_CLAIMS, "strict_aud": False})
+        return jwt.decode(
+            token,
+            key.key,
+            algorithms=[alg],
+            audience=list(audiences),
+            issuer=iss,
+            leeway=skew,
+            options={"require": REQUIRED_CLAIMS, "strict_aud": False},
+        )
     except jwt.PyJWTError as exc:
         reason = next((r for kind, r in DECODE_REASONS if isinstance(exc, kind)), "invalid-token")
         raise Unauthorized(reason) from None

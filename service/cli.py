@@ -33,8 +33,10 @@ from service.settings import Settings, SettingsError
 from service.store import Store
 
 MARK = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
-DESCRIPTION = ("Ice-pick acne scar guidance without the server: the cards a patient's FHIR data gets, "
-               "what clinicians did with them, the database schema, and the review package.")
+DESCRIPTION = (
+    "Ice-pick acne scar guidance without the server: the cards a patient's FHIR data gets, "
+    "what clinicians did with them, the database schema, and the review package."
+)
 EXAMPLES = """examples:
   acne-scar-cds evaluate fixtures/patients/isotretinoin-2-months.json --today 2026-11-26
   acne-scar-cds evaluate BUNDLE.json --json      the CDS Hooks response
@@ -43,21 +45,28 @@ EXAMPLES = """examples:
   acne-scar-cds review --out review/             the review package (a static site) for the committee"""
 # CDS Hooks card detail is GitHub-flavoured Markdown (§Card Attributes); the catalogue's text uses
 # bold, emphasis, links and "- " lists. A terminal shows the words, the lists and the link targets.
-MARKDOWN_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"\1"),
-                   (re.compile(r"(?<![\w*])([*_])(\S(?:.*?\S)?)\1(?![\w*])"), r"\2"),
-                   (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"\1 (\2)")]
+MARKDOWN_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"\1"),
+    (re.compile(r"(?<![\w*])([*_])(\S(?:.*?\S)?)\1(?![\w*])"), r"\2"),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"\1 (\2)"),
+]
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "acne-scar-cds") -> int:
     """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('acne-scar-cds')}")
     commands = parser.add_subparsers(dest="command", required=True)
     evaluate = commands.add_parser("evaluate", help="print the cards a patient would get")
     evaluate.add_argument("bundle", type=Path, help="a FHIR R4 Bundle (JSON) of one patient's data")
-    evaluate.add_argument("--today", type=date.fromisoformat, default=date.today(),
-                          help="evaluate as of this date (YYYY-MM-DD); default: today")
+    evaluate.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=date.today(),
+        help="evaluate as of this date (YYYY-MM-DD); default: today",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response as JSON")
     report = commands.add_parser("feedback-report", help="acceptance of each card and suggestion")
     report.add_argument("--service", help="only this service id")
@@ -163,8 +172,7 @@ def _card_text(card: dict[str, Any], card_id: str) -> str:
     lines = [f"[{MARK[card['indicator']]}] {card['summary']}", f"  card: {card_id}"]
     for line in map(plain_text, card.get("detail", "").splitlines()):
         hanging = "    " if line.startswith("- ") else "  "
-        lines += textwrap.wrap(line, 96, initial_indent="  ", subsequent_indent=hanging,
-                               break_on_hyphens=False) or [""]
+        lines += textwrap.wrap(line, 96, initial_indent="  ", subsequent_indent=hanging, break_on_hyphens=False) or [""]
     lines.append("")
     for suggestion in card.get("suggestions", []):
         star = "*" if suggestion.get("isRecommended") else "-"

@@ -48,8 +48,7 @@ class BadRequest(ServiceError):
     def from_fields(cls, what: str, errors: Any) -> BadRequest:
         """A schema's refusal: the message names the fields that failed (so does the log line,
         which carries the message); `errors` holds marshmallow's messages per field."""
-        return cls(f"{what} does not follow CDS Hooks 2.0.1: see {', '.join(field_paths(errors)[:10])}.",
-                   errors=errors)
+        return cls(f"{what} does not follow CDS Hooks 2.0.1: see {', '.join(field_paths(errors)[:10])}.", errors=errors)
 
 
 def field_paths(errors: Any, prefix: str = "") -> list[str]:

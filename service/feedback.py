@@ -21,8 +21,9 @@ from service.store import FeedbackItem, IssuedCard, Store
 FEEDBACK_SCHEMA = FeedbackSchema()
 
 
-def record_feedback(service_id: str, body: Mapping[str, Any], store: Store, catalogue: Catalogue,
-                    keep_comments: bool) -> dict[str, int]:
+def record_feedback(
+    service_id: str, body: Mapping[str, Any], store: Store, catalogue: Catalogue, keep_comments: bool
+) -> dict[str, int]:
     """Validate and store a feedback request; returns how many items were new and duplicate."""
     items = load(FEEDBACK_SCHEMA, body, "The feedback")["feedback"]
     issued = store.issued(service_id, (str(i["card"]) for i in items))
@@ -41,8 +42,9 @@ def record_feedback(service_id: str, body: Mapping[str, Any], store: Store, cata
     return answer
 
 
-def _check(item: Mapping[str, Any], index: int, issued: Mapping[str, IssuedCard],
-           catalogue: Catalogue, keep_comments: bool) -> FeedbackItem:
+def _check(
+    item: Mapping[str, Any], index: int, issued: Mapping[str, IssuedCard], catalogue: Catalogue, keep_comments: bool
+) -> FeedbackItem:
     where = f"feedback[{index}]"
     card = issued.get(str(item["card"]))
     if card is None:

@@ -46,9 +46,7 @@ class FetchPolicy:
 class FhirClient:
     """One CDS call's view of the FHIR server: base URL, bearer token, shared deadline."""
 
-    def __init__(
-        self, session: requests.Session, base_url: str, token: str | None, policy: FetchPolicy
-    ) -> None:
+    def __init__(self, session: requests.Session, base_url: str, token: str | None, policy: FetchPolicy) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/") + "/"
         self.token = token
@@ -137,7 +135,8 @@ def outcome_text(body: dict[str, Any]) -> str:
     issues = _list(body.get("issue"))
     texts = [
         str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code") or "")
-        for i in issues if isinstance(i, dict)
+        for i in issues
+        if isinstance(i, dict)
     ]
     return "OperationOutcome: " + ("; ".join(t for t in texts if t) or "no details")
 

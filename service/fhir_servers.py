@@ -50,8 +50,7 @@ def check_entry(entry: str) -> str:
     """`entry` if it can be an allow-list entry; ValueError saying what one looks like."""
     if entry == LOOPBACK or base_url_key(entry) is not None:
         return entry
-    raise ValueError(f"{entry!r} is not a FHIR base URL (http(s)://host[:port]/path, no query) "
-                     f"nor {LOOPBACK!r}")
+    raise ValueError(f"{entry!r} is not a FHIR base URL (http(s)://host[:port]/path, no query) nor {LOOPBACK!r}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,8 @@ class AllowedFhirServers:
         if key in self.keys or (self.loopback and is_loopback(fhir_server)):
             return None
         if with_token and key.startswith("http://") and "https://" + key.removeprefix("http://") in self.keys:
-            return (f"fhirServer uses http:// where {self.source} allows only https://: the access token "
-                    "is never sent in clear text; nothing was fetched")
+            return (
+                f"fhirServer uses http:// where {self.source} allows only https://: the access token "
+                "is never sent in clear text; nothing was fetched"
+            )
         return f"fhirServer is not among the FHIR servers allowed by {self.source}; nothing was fetched from it"

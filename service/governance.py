@@ -69,8 +69,13 @@ class SignOff:
 
     def details(self) -> dict[str, str]:
         """The fields that are filled in (JSON rule of this service: omit, never null)."""
-        values = {"decision": self.decision, "reviewer": self.reviewer, "content_version": self.content_version,
-                  "fingerprint": self.fingerprint, "date": self.date.isoformat() if self.date else None}
+        values = {
+            "decision": self.decision,
+            "reviewer": self.reviewer,
+            "content_version": self.content_version,
+            "fingerprint": self.fingerprint,
+            "date": self.date.isoformat() if self.date else None,
+        }
         return {key: value for key, value in values.items() if value}
 
 
@@ -98,8 +103,13 @@ class ContentReview:
 
     def details(self) -> dict[str, Any]:
         """For /readyz: what runs, and whether it is what the reviewer signed off."""
-        return {"version": self.version, "fingerprint": self.fingerprint, "status": self.status,
-                "signed_off": self.signed_off, "review": self.signoff.details()}
+        return {
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "signed_off": self.signed_off,
+            "review": self.signoff.details(),
+        }
 
     def statement(self) -> str:
         """One sentence for discovery's usageRequirements (CDS Hooks §Discovery: human-readable).
@@ -116,8 +126,11 @@ class ContentReview:
 
 def core_files(core: Path = CORE) -> list[Path]:
     """The files the fingerprint covers: the content (but the sign-off) and the rules' code."""
-    content = [p for p in (core / "content").rglob("*")
-               if p.is_file() and p.relative_to(core).as_posix() != "content/review.yaml"]
+    content = [
+        p
+        for p in (core / "content").rglob("*")
+        if p.is_file() and p.relative_to(core).as_posix() != "content/review.yaml"
+    ]
     code = [p for p in core.rglob("*.py") if "__pycache__" not in p.parts]
     return sorted(set(content + code), key=lambda p: p.relative_to(core).as_posix())
 
@@ -125,8 +138,9 @@ def core_files(core: Path = CORE) -> list[Path]:
 def fingerprint(core: Path = CORE) -> tuple[str, tuple[tuple[str, str], ...]]:
     """sha256 of the listing "<sha256>  <path>\\n" of `core_files` (what `sha256sum` prints), and
     the listing itself."""
-    listing = tuple((p.relative_to(core).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
-                    for p in core_files(core))
+    listing = tuple(
+        (p.relative_to(core).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in core_files(core)
+    )
     text = "".join(f"{digest}  {path}\n" for path, digest in listing)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest(), listing
 
@@ -169,8 +183,10 @@ def with_usage_requirements(registry: Registry, review: ContentReview) -> Regist
 def check_cards_mode(mode: CardsMode, registry: Registry) -> None:
     """A misspelt service id in CARDS_MODE would leave that service live: refuse to start."""
     if unknown := [sid for sid, _ in mode.services if sid not in registry.services]:
-        raise SettingsError(f"CARDS_MODE names no service {', '.join(map(repr, unknown))}; "
-                            f"the services are {', '.join(registry.services)}")
+        raise SettingsError(
+            f"CARDS_MODE names no service {', '.join(map(repr, unknown))}; "
+            f"the services are {', '.join(registry.services)}"
+        )
 
 
 def check_governance(settings: Settings) -> None:
@@ -189,5 +205,9 @@ def warn_at_start(review: ContentReview, service_modes: Mapping[str, str]) -> No
     if silent := [sid for sid, mode in service_modes.items() if mode == "silent"]:
         log.warning("CARDS_MODE: %s silent: cards are evaluated and recorded, none is sent", ", ".join(silent))
     if not review.signed_off and any(mode == "live" for mode in service_modes.values()):
-        log.warning("%s Running fingerprint %s; sign-off file %s; see README 'Going live safely'",
-                    review.statement(), review.fingerprint[:SHORT], review.source)
+        log.warning(
+            "%s Running fingerprint %s; sign-off file %s; see README 'Going live safely'",
+            review.statement(),
+            review.fingerprint[:SHORT],
+            review.source,
+        )

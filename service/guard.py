@@ -25,26 +25,40 @@ def auth_policy(settings: Settings) -> AuthPolicy | None:
         return None
     issuers = load_issuers(settings.auth_issuers_file, settings.auth_issuers)
     if not issuers:
-        raise SettingsError("AUTH_MODE=required but no trusted issuer is configured: set "
-                            "AUTH_ISSUERS_FILE (a YAML/JSON list of {iss, jwks_url | jwks_file | "
-                            "jku_allowed, fhir_servers}) or AUTH_ISSUERS (the same, inline)")
+        raise SettingsError(
+            "AUTH_MODE=required but no trusted issuer is configured: set "
+            "AUTH_ISSUERS_FILE (a YAML/JSON list of {iss, jwks_url | jwks_file | "
+            "jku_allowed, fhir_servers}) or AUTH_ISSUERS (the same, inline)"
+        )
     if not settings.public_base_urls:
-        raise SettingsError("AUTH_MODE=required but PUBLIC_BASE_URL is not set: set it to the URL the EHR "
-                            "calls, e.g. PUBLIC_BASE_URL=https://cds.hospital.org (several, comma-separated); "
-                            "a token's aud must be that URL plus the path")
-    return AuthPolicy(issuers, settings.auth_algorithms, settings.auth_clock_skew,
-                      settings.auth_max_token_lifetime, settings.auth_tenants, settings.public_base_urls,
-                      settings.jwks_timeout, settings.jwks_cache_ttl)
+        raise SettingsError(
+            "AUTH_MODE=required but PUBLIC_BASE_URL is not set: set it to the URL the EHR "
+            "calls, e.g. PUBLIC_BASE_URL=https://cds.hospital.org (several, comma-separated); "
+            "a token's aud must be that URL plus the path"
+        )
+    return AuthPolicy(
+        issuers,
+        settings.auth_algorithms,
+        settings.auth_clock_skew,
+        settings.auth_max_token_lifetime,
+        settings.auth_tenants,
+        settings.public_base_urls,
+        settings.jwks_timeout,
+        settings.jwks_cache_ttl,
+    )
 
 
 def install_guard(app: Flask, policy: AuthPolicy | None, settings: Settings) -> None:
     """Check every request but preflights and the operational endpoints. Without auth, every
     call may name the FHIR servers of FHIR_SERVERS_ALLOWED; with it, those of its issuer."""
     if policy is None:
-        log.warning("AUTH_MODE=off: any caller can get patient guidance. Never run like this "
-                    "next to real patient data; see README 'Registering with an EHR'.")
-        app.extensions["cds_fhir_servers"] = AllowedFhirServers.of(settings.fhir_servers_allowed,
-                                                                   "FHIR_SERVERS_ALLOWED")
+        log.warning(
+            "AUTH_MODE=off: any caller can get patient guidance. Never run like this "
+            "next to real patient data; see README 'Registering with an EHR'."
+        )
+        app.extensions["cds_fhir_servers"] = AllowedFhirServers.of(
+            settings.fhir_servers_allowed, "FHIR_SERVERS_ALLOWED"
+        )
         return
     app.extensions["cds_fhir_servers"] = AllowedFhirServers.of((), "an unauthenticated call")
 

@@ -57,9 +57,11 @@ logconfig_dict = {
     "formatters": {"json": {"()": "service.logformat.json_formatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"level": "WARNING", "handlers": ["stderr"]},
-    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-                # a logging config switches gunicorn's access log on: nowhere to write it
-                "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False}},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # a logging config switches gunicorn's access log on: nowhere to write it
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
 }
 
 _created_metrics_dir: list[str] = []  # the directory this master made, removed on exit

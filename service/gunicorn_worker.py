@@ -25,8 +25,10 @@ from service.settings import Settings
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's util.write_error, in the service's error shape (service.errors.error_body)."""
     body = json.dumps(error_body(reason.lower().replace(" ", "-"), mesg or reason)).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin1")
     util.write_nonblock(sock, head + body)
 
 

@@ -15,8 +15,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 def json_formatter() -> JsonFormatter:
     """{"time": ISO 8601 in UTC with milliseconds, "level", "event", ...fields}."""
-    formatter = JsonFormatter("{asctime}{levelname}{message}", style="{",
-                              rename_fields={"asctime": "time", "levelname": "level", "message": "event"})
+    formatter = JsonFormatter(
+        "{asctime}{levelname}{message}",
+        style="{",
+        rename_fields={"asctime": "time", "levelname": "level", "message": "event"},
+    )
     formatter.converter = time.gmtime  # the machine's zone would make lines from two hosts incomparable
     formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
     formatter.default_msec_format = "%s.%03dZ"

@@ -18,12 +18,18 @@ from prometheus_client import (
 )
 
 REQUESTS = Counter("cds_requests_total", "HTTP requests answered", ["endpoint", "service", "status"])
-LATENCY = Histogram("cds_request_duration_seconds", "Time to answer a request", ["endpoint", "service"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
-CARDS = Counter("cds_cards_issued_total", "Cards evaluated, by catalogue card id and mode (live: sent; "
-                "silent: recorded, not sent)", ["service", "card", "mode"])
-FETCHES = Counter("cds_prefetch_fetches_total", "Fallback fetches of prefetch keys from fhirServer",
-                  ["key", "outcome"])
+LATENCY = Histogram(
+    "cds_request_duration_seconds",
+    "Time to answer a request",
+    ["endpoint", "service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CARDS = Counter(
+    "cds_cards_issued_total",
+    "Cards evaluated, by catalogue card id and mode (live: sent; silent: recorded, not sent)",
+    ["service", "card", "mode"],
+)
+FETCHES = Counter("cds_prefetch_fetches_total", "Fallback fetches of prefetch keys from fhirServer", ["key", "outcome"])
 JWT_REJECTIONS = Counter("cds_jwt_rejections_total", "Calls refused by the JWT check", ["reason"])
 
 

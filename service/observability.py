@@ -56,8 +56,13 @@ def _finish(response: Response) -> Response:
     endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
     service = g.get("service_id", "")
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    line: dict[str, Any] = {"request_id": g.get("request_id"), "method": request.method, "endpoint": endpoint,
-                            "status": response.status_code, "duration_ms": round(duration * 1000, 1)}
+    line: dict[str, Any] = {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "endpoint": endpoint,
+        "status": response.status_code,
+        "duration_ms": round(duration * 1000, 1),
+    }
     line |= {key: g.get(key) for key in LOGGED if key in g}
     log.info("request", extra=line)
     metrics.REQUESTS.labels(endpoint, service, str(response.status_code)).inc()

@@ -85,10 +85,16 @@ def gather(
     if client is None and (to_fetch or continuations):
         raise PrefetchUnavailable(
             "The request has no fhirServer, and prefetch is missing data the service needs.",
-            missing=[{"key": k, "query": to_fetch.get(k, continuations.get(k)),
-                      "reason": "not prefetched and no fhirServer to fetch it from" if k in to_fetch
-                      else "prefetched only in part (a next link) and no fhirServer to fetch the rest"}
-                     for k in sorted(to_fetch.keys() | continuations.keys())],
+            missing=[
+                {
+                    "key": k,
+                    "query": to_fetch.get(k, continuations.get(k)),
+                    "reason": "not prefetched and no fhirServer to fetch it from"
+                    if k in to_fetch
+                    else "prefetched only in part (a next link) and no fhirServer to fetch the rest",
+                }
+                for k in sorted(to_fetch.keys() | continuations.keys())
+            ],
         )
     if client is None:
         return gathered  # Medications that cannot be read: the cards say so
@@ -100,8 +106,9 @@ def gather(
     return gathered
 
 
-def _prefetched(queries: Mapping[str, str], prefetch: Mapping[str, Any]
-                ) -> tuple[Gathered, dict[str, str], dict[str, str]]:
+def _prefetched(
+    queries: Mapping[str, str], prefetch: Mapping[str, Any]
+) -> tuple[Gathered, dict[str, str], dict[str, str]]:
     """What the EHR prefetched; the keys to fetch; the `next` links of partly prefetched searches."""
     gathered = Gathered()
     to_fetch: dict[str, str] = {}
@@ -118,8 +125,9 @@ def _prefetched(queries: Mapping[str, str], prefetch: Mapping[str, Any]
         if not is_read(query) and (isinstance(value, list) or _searched_type(query) == _kind(value)):
             value = _as_bundle([value] if isinstance(value, dict) else value)
         if not isinstance(value, dict):
-            raise BadRequest(f"prefetch.{key} must be a FHIR resource or null",
-                             errors={f"prefetch.{key}": ["Not a JSON object."]})
+            raise BadRequest(
+                f"prefetch.{key} must be a FHIR resource or null", errors={f"prefetch.{key}": ["Not a JSON object."]}
+            )
         kind = _checked_kind(key, query, value)
         if kind == "OperationOutcome":
             to_fetch[key] = query
@@ -211,8 +219,10 @@ def _checked_kind(key: str, query: str, value: dict[str, Any]) -> str:
     expected = query.split("/", 1)[0] if is_read(query) else "Bundle"
     if kind not in (expected, "OperationOutcome"):
         got = f"{str(kind)[:40]!r}" if isinstance(kind, str) else "no resourceType"
-        raise BadRequest(f"prefetch.{key} must be a {expected} (the template is {query.split('?')[0]!r}), "
-                         f"not {got}.", errors={f"prefetch.{key}": [f"Expected a {expected}."]})
+        raise BadRequest(
+            f"prefetch.{key} must be a {expected} (the template is {query.split('?')[0]!r}), not {got}.",
+            errors={f"prefetch.{key}": [f"Expected a {expected}."]},
+        )
     return str(kind)
 
 
@@ -220,5 +230,6 @@ def _bundle(key: str, bundle: dict[str, Any]) -> list[RawResource]:
     try:
         return [RawResource(r, f"prefetch.{key}") for r in bundle_resources(bundle, f"prefetch.{key}")]
     except FetchError as exc:
-        raise BadRequest(f"prefetch.{key} is not a usable Bundle: {exc.reason}",
-                         errors={f"prefetch.{key}": [exc.reason]}) from None
+        raise BadRequest(
+            f"prefetch.{key} is not a usable Bundle: {exc.reason}", errors={f"prefetch.{key}": [exc.reason]}
+        ) from None

@@ -70,8 +70,9 @@ class Registry:
         return iter(self.services.values())
 
 
-def patient_view(engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource],
-                 today: date) -> list[RenderedCard]:
+def patient_view(
+    engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource], today: date
+) -> list[RenderedCard]:
     """patient-view: the guideline's cards for the patient whose chart was opened."""
     return engine.evaluate_resources(request.context.patient_id, resources, today)
 
@@ -106,24 +107,29 @@ ACNE_SCAR_TREATMENT = ServiceDescriptor[PatientViewContext](
 )
 
 
-def order_select(engine: Engine, request: HookRequest[OrderSelectContext], resources: list[RawResource],
-                 today: date) -> list[RenderedCard]:
+def order_select(
+    engine: Engine, request: HookRequest[OrderSelectContext], resources: list[RawResource], today: date
+) -> list[RenderedCard]:
     """order-select: cards only about the orders just selected."""
     context = request.context
-    return engine.evaluate_orders(context.patient_id, resources, context.draft_orders, today,
-                                  selected=set(context.selections))
+    return engine.evaluate_orders(
+        context.patient_id, resources, context.draft_orders, today, selected=set(context.selections)
+    )
 
 
-def order_sign(engine: Engine, request: HookRequest[OrderSignContext], resources: list[RawResource],
-               today: date) -> list[RenderedCard]:
+def order_sign(
+    engine: Engine, request: HookRequest[OrderSignContext], resources: list[RawResource], today: date
+) -> list[RenderedCard]:
     """order-sign: cards about every draft order about to be signed."""
     return engine.evaluate_orders(request.context.patient_id, resources, request.context.draft_orders, today)
 
 
 # What the order rules read: the patient-view data, plus procedures already ordered (R3: a
 # procedure planned within 6 months of an isotretinoin order).
-ORDER_PREFETCH = {**PATIENT_VIEW_PREFETCH,
-                  "serviceRequests": "ServiceRequest?patient={{context.patientId}}&status=active"}
+ORDER_PREFETCH = {
+    **PATIENT_VIEW_PREFETCH,
+    "serviceRequests": "ServiceRequest?patient={{context.patientId}}&status=active",
+}
 ORDER_DESCRIPTION = (
     "Checks draft orders for scar procedures (ablative laser, laser punch-out, dermabrasion, "
     "peels, TCA CROSS, punch techniques, ...) and retinoids against the ice-pick acne scar "
@@ -152,8 +158,9 @@ ACNE_SCAR_ORDER_SIGN = ServiceDescriptor[OrderSignContext](
 )
 
 
-def no_advice(engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource],
-              today: date) -> list[RenderedCard]:
+def no_advice(
+    engine: Engine, request: HookRequest[PatientViewContext], resources: list[RawResource], today: date
+) -> list[RenderedCard]:
     """The benchmark's baseline: the whole request path (auth, JSON, schema), no guideline."""
     return []
 

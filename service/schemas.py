@@ -45,8 +45,10 @@ class FhirAuthorizationSchema(Schema):
         unknown = EXCLUDE
 
     # RFC 6750 b64token: anything else cannot be sent in an Authorization header.
-    access_token = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9\-._~+/]+=*\Z", error="Must be a bearer token (RFC 6750 characters)."))
+    access_token = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9\-._~+/]+=*\Z", error="Must be a bearer token (RFC 6750 characters)."),
+    )
     token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
     expires_in = fields.Integer(required=True, strict=True)
     scope = fields.String(required=True)
@@ -64,8 +66,12 @@ class PatientContextSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    userId = fields.String(required=True, validate=validate.Regexp(
-        USER_REFERENCE, error="Must be a Practitioner, PractitionerRole, Patient or RelatedPerson reference."))
+    userId = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USER_REFERENCE, error="Must be a Practitioner, PractitionerRole, Patient or RelatedPerson reference."
+        ),
+    )
     patientId = fields.String(required=True, validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
     encounterId = fields.String(validate=validate.Regexp(FHIR_ID, error="Must be a FHIR id."))
 
@@ -118,9 +124,15 @@ def draft_resources(bundle: dict[str, Any]) -> tuple[RawResource, ...]:
 class OrderSelectContextSchema(OrderSignContextSchema):
     """order-select 1.0 context: as order-sign, plus the `selections` just made."""
 
-    selections = fields.List(fields.String(validate=validate.Regexp(
-        r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}\Z", error="Must be a reference such as MedicationRequest/1.")),
-        required=True, validate=validate.Length(min=1))
+    selections = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}\Z", error="Must be a reference such as MedicationRequest/1."
+            )
+        ),
+        required=True,
+        validate=validate.Length(min=1),
+    )
 
     @validates_schema(skip_on_field_errors=True)
     def _selections_are_drafts(self, data: dict[str, Any], **_: Any) -> None:
@@ -132,8 +144,11 @@ class OrderSelectContextSchema(OrderSignContextSchema):
             raise ValidationError(f"{unknown[0]} is not among context.draftOrders.", "selections")
 
     def typed(self, data: dict[str, Any]) -> OrderSelectContext:
-        return OrderSelectContext(**self.patient_fields(data), draft_orders=draft_resources(data["draftOrders"]),
-                                  selections=tuple(data["selections"]))
+        return OrderSelectContext(
+            **self.patient_fields(data),
+            draft_orders=draft_resources(data["draftOrders"]),
+            selections=tuple(data["selections"]),
+        )
 
 
 class ContextField(fields.Dict):
@@ -176,8 +191,14 @@ class HookRequestSchema(Schema):
 
     @post_load
     def _typed(self, data: dict[str, Any], **_: Any) -> HookRequest[Any]:
-        return HookRequest(data["hook"], data["hookInstance"], data["context"], data.get("fhirServer"),
-                           data.get("fhirAuthorization"), data.get("prefetch") or {})
+        return HookRequest(
+            data["hook"],
+            data["hookInstance"],
+            data["context"],
+            data.get("fhirServer"),
+            data.get("fhirAuthorization"),
+            data.get("prefetch") or {},
+        )
 
 
 class ReceivedCodingSchema(Schema):
@@ -219,8 +240,11 @@ class FeedbackItemSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonInSchema)
-    outcomeTimestamp = fields.AwareDateTime(required=True, format="iso", error_messages={
-        "invalid_awareness": "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."})
+    outcomeTimestamp = fields.AwareDateTime(
+        required=True,
+        format="iso",
+        error_messages={"invalid_awareness": "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."},
+    )
 
     @validates("outcomeTimestamp")
     def _representable_in_utc(self, value: Any, **_: Any) -> None:
@@ -244,5 +268,4 @@ class FeedbackSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True,
-                           validate=validate.Length(min=1, max=1000))
+    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1, max=1000))

@@ -30,7 +30,8 @@ metadata = sa.MetaData()
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 issued_cards = sa.Table(
-    "issued_cards", metadata,
+    "issued_cards",
+    metadata,
     sa.Column("uuid", sa.String(36), primary_key=True),
     sa.Column("service_id", sa.String(64), nullable=False, index=True),
     sa.Column("card_id", sa.String(64), nullable=False),
@@ -41,20 +42,23 @@ issued_cards = sa.Table(
 )
 # Successful hook calls per service, mode and day (UTC): the denominator of "fires per 100 calls".
 hook_calls = sa.Table(
-    "hook_calls", metadata,
+    "hook_calls",
+    metadata,
     sa.Column("service_id", sa.String(64), primary_key=True),
     sa.Column("mode", sa.String(8), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False),
 )
 issued_suggestions = sa.Table(
-    "issued_suggestions", metadata,
+    "issued_suggestions",
+    metadata,
     sa.Column("uuid", sa.String(36), primary_key=True),
     sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
     sa.Column("suggestion_key", sa.String(64), nullable=False),
 )
 feedback = sa.Table(
-    "feedback", metadata,
+    "feedback",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
     sa.Column("outcome", sa.String(16), nullable=False),
@@ -67,7 +71,8 @@ feedback = sa.Table(
     sa.UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),
 )
 accepted_suggestions = sa.Table(
-    "accepted_suggestions", metadata,
+    "accepted_suggestions",
+    metadata,
     sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), primary_key=True),
     sa.Column("suggestion_uuid", sa.String(36), sa.ForeignKey("issued_suggestions.uuid"), primary_key=True),
 )
@@ -75,7 +80,8 @@ accepted_suggestions = sa.Table(
 
 # JWT ids seen within their tokens' lifetime (CDS Hooks §Trusting CDS Clients: no replay).
 seen_tokens = sa.Table(
-    "seen_tokens", metadata,
+    "seen_tokens",
+    metadata,
     sa.Column("key", sa.String(64), primary_key=True),  # sha256(iss, jti): fixed width
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
@@ -191,8 +197,14 @@ class Store:
                 connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
         return True
 
-    def record_issued(self, service_id: str, hook_instance: str, cards: Sequence[RenderedCard],
-                      at: datetime | None = None, mode: str = "live") -> None:
+    def record_issued(
+        self,
+        service_id: str,
+        hook_instance: str,
+        cards: Sequence[RenderedCard],
+        at: datetime | None = None,
+        mode: str = "live",
+    ) -> None:
         """Count one hook call and remember its cards (sent, or in silent mode only evaluated),
         so feedback can be tied to the rule that fired and the report can say how often it fires."""
         at = at or datetime.now(UTC)
@@ -200,15 +212,33 @@ class Store:
         suggestions = [(uuid, c.card["uuid"], key) for c in cards for uuid, key in c.suggestion_keys.items()]
         if self.relaxed.dialect.name == "postgresql":
             with self.relaxed_autocommit.connect() as connection:
-                connection.execute(RECORD_ISSUED_POSTGRESQL, {
-                    "service_id": service_id, "hook_instance": hook_instance, "issued_at": at,
-                    "mode": mode, "day": day,
-                    "card_uuids": [c.card["uuid"] for c in cards], "card_ids": [c.card_id for c in cards],
-                    "suggestion_uuids": [s[0] for s in suggestions], "suggestion_cards": [s[1] for s in suggestions],
-                    "suggestion_keys": [s[2] for s in suggestions]})
+                connection.execute(
+                    RECORD_ISSUED_POSTGRESQL,
+                    {
+                        "service_id": service_id,
+                        "hook_instance": hook_instance,
+                        "issued_at": at,
+                        "mode": mode,
+                        "day": day,
+                        "card_uuids": [c.card["uuid"] for c in cards],
+                        "card_ids": [c.card_id for c in cards],
+                        "suggestion_uuids": [s[0] for s in suggestions],
+                        "suggestion_cards": [s[1] for s in suggestions],
+                        "suggestion_keys": [s[2] for s in suggestions],
+                    },
+                )
             return
-        rows = [{"uuid": c.card["uuid"], "service_id": service_id, "card_id": c.card_id,
-                 "hook_instance": hook_instance, "issued_at": at, "mode": mode} for c in cards]
+        rows = [
+            {
+                "uuid": c.card["uuid"],
+                "service_id": service_id,
+                "card_id": c.card_id,
+                "hook_instance": hook_instance,
+                "issued_at": at,
+                "mode": mode,
+            }
+            for c in cards
+        ]
         suggestion_rows = [{"uuid": uuid, "card_uuid": card, "suggestion_key": key} for uuid, card, key in suggestions]
         with self.relaxed.begin() as connection:
             connection.execute(_count_call(service_id, mode, day))
@@ -222,10 +252,11 @@ class Store:
         a clinician, so feedback cannot be about it)."""
         wanted = sorted(set(uuids))
         query = sa.select(issued_cards.c.uuid, issued_cards.c.card_id).where(
-            issued_cards.c.uuid.in_(wanted), issued_cards.c.service_id == service_id,
-            issued_cards.c.mode == "live")
+            issued_cards.c.uuid.in_(wanted), issued_cards.c.service_id == service_id, issued_cards.c.mode == "live"
+        )
         sugg = sa.select(issued_suggestions.c.card_uuid, issued_suggestions.c.uuid).where(
-            issued_suggestions.c.card_uuid.in_(wanted))
+            issued_suggestions.c.card_uuid.in_(wanted)
+        )
         with self.engine.connect() as connection:
             cards = connection.execute(query).all()
             suggestions = connection.execute(sugg).all()
@@ -245,20 +276,32 @@ class Store:
                     continue  # already stored: same card, outcome and time
                 new += 1
                 if item.accepted_suggestions:
-                    connection.execute(accepted_suggestions.insert(), [
-                        {"feedback_id": feedback_id, "suggestion_uuid": s}
-                        for s in dict.fromkeys(item.accepted_suggestions)])
+                    connection.execute(
+                        accepted_suggestions.insert(),
+                        [
+                            {"feedback_id": feedback_id, "suggestion_uuid": s}
+                            for s in dict.fromkeys(item.accepted_suggestions)
+                        ],
+                    )
         return new
 
     def _insert_once(self, item: FeedbackItem, at: datetime) -> Any:
-        values = {"card_uuid": item.card_uuid, "outcome": item.outcome,
-                  "outcome_timestamp": item.outcome_timestamp, "override_system": item.override_system,
-                  "override_code": item.override_code, "user_comment": item.user_comment,
-                  "received_at": at}
+        values = {
+            "card_uuid": item.card_uuid,
+            "outcome": item.outcome,
+            "outcome_timestamp": item.outcome_timestamp,
+            "override_system": item.override_system,
+            "override_code": item.override_code,
+            "user_comment": item.user_comment,
+            "received_at": at,
+        }
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return (dialect.insert(feedback).values(**values)
-                .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
-                .returning(feedback.c.id))
+        return (
+            dialect.insert(feedback)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
+            .returning(feedback.c.id)
+        )
 
     def report(self, service_id: str | None = None) -> dict[str, Any]:
         """Per card id: issued, accepted, overridden (each card by its latest outcome), acceptance
@@ -274,18 +317,22 @@ class Store:
             firing = _firing_rows(connection, service_id)
             daily = _daily_rows(connection, service_id)
         totals = {(row.service_id, row.mode): row.calls for row in calls}
-        return {"cards": [_card_entry(row, reasons) for row in cards],
-                "suggestions": [_suggestion_entry(row) for row in suggestions],
-                "calls": [{"service": row.service_id, "mode": row.mode, "calls": row.calls} for row in calls],
-                "firing": [_firing_entry(row, totals) for row in firing],
-                "acceptance_over_time": _weekly(daily)}
+        return {
+            "cards": [_card_entry(row, reasons) for row in cards],
+            "suggestions": [_suggestion_entry(row) for row in suggestions],
+            "calls": [{"service": row.service_id, "mode": row.mode, "calls": row.calls} for row in calls],
+            "firing": [_firing_entry(row, totals) for row in firing],
+            "acceptance_over_time": _weekly(daily),
+        }
 
 
 def _count_call(service_id: str, mode: str, day: date) -> Any:
     """One more hook call of this service, mode and day (SQLite: an upsert)."""
-    return (sqlite.insert(hook_calls).values(service_id=service_id, mode=mode, day=day, calls=1)
-            .on_conflict_do_update(index_elements=["service_id", "mode", "day"],
-                                   set_={"calls": hook_calls.c.calls + 1}))
+    return (
+        sqlite.insert(hook_calls)
+        .values(service_id=service_id, mode=mode, day=day, calls=1)
+        .on_conflict_do_update(index_elements=["service_id", "mode", "day"], set_={"calls": hook_calls.c.calls + 1})
+    )
 
 
 def _where_service(query: Any, service_id: str | None, table: sa.Table = issued_cards) -> Any:
@@ -299,10 +346,12 @@ def _latest_feedback() -> Any:
     """Each card's latest feedback (by outcomeTimestamp, then arrival): what the clinician finally
     did. The CDS Hooks sandbox lets a clinician dismiss a card already accepted; the card counts
     once, as overridden."""
-    rank = sa.func.row_number().over(partition_by=feedback.c.card_uuid,
-                                     order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc()))
-    ranked = sa.select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.override_code,
-                       rank.label("rank")).subquery()
+    rank = sa.func.row_number().over(
+        partition_by=feedback.c.card_uuid, order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc())
+    )
+    ranked = sa.select(
+        feedback.c.card_uuid, feedback.c.outcome, feedback.c.override_code, rank.label("rank")
+    ).subquery()
     return sa.select(ranked.c.card_uuid, ranked.c.outcome, ranked.c.override_code).where(ranked.c.rank == 1).subquery()
 
 
@@ -312,58 +361,83 @@ def _outcome_count(latest: Any, outcome: str) -> Any:
 
 def _card_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
     latest = _latest_feedback()
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id,
-                       sa.func.count(issued_cards.c.uuid).label("issued"),
-                       _outcome_count(latest, "accepted").label("accepted"),
-                       _outcome_count(latest, "overridden").label("overridden"))
-             .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
-             .where(LIVE)
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id)
-             .order_by(issued_cards.c.service_id, issued_cards.c.card_id))
+    query = (
+        sa.select(
+            issued_cards.c.service_id,
+            issued_cards.c.card_id,
+            sa.func.count(issued_cards.c.uuid).label("issued"),
+            _outcome_count(latest, "accepted").label("accepted"),
+            _outcome_count(latest, "overridden").label("overridden"),
+        )
+        .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
+        .where(LIVE)
+        .group_by(issued_cards.c.service_id, issued_cards.c.card_id)
+        .order_by(issued_cards.c.service_id, issued_cards.c.card_id)
+    )
     return connection.execute(_where_service(query, service_id)).all()
 
 
 def _reason_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
     latest = _latest_feedback()
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, latest.c.override_code,
-                       sa.func.count(latest.c.card_uuid).label("count"))
-             .select_from(latest.join(issued_cards, latest.c.card_uuid == issued_cards.c.uuid))
-             .where(latest.c.outcome == "overridden", latest.c.override_code.is_not(None))
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, latest.c.override_code)
-             .order_by(sa.desc("count"), latest.c.override_code))
+    query = (
+        sa.select(
+            issued_cards.c.service_id,
+            issued_cards.c.card_id,
+            latest.c.override_code,
+            sa.func.count(latest.c.card_uuid).label("count"),
+        )
+        .select_from(latest.join(issued_cards, latest.c.card_uuid == issued_cards.c.uuid))
+        .where(latest.c.outcome == "overridden", latest.c.override_code.is_not(None))
+        .group_by(issued_cards.c.service_id, issued_cards.c.card_id, latest.c.override_code)
+        .order_by(sa.desc("count"), latest.c.override_code)
+    )
     return connection.execute(_where_service(query, service_id)).all()
 
 
 def _suggestion_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id,
-                       issued_suggestions.c.suggestion_key,
-                       sa.func.count(sa.distinct(issued_suggestions.c.uuid)).label("offered"),
-                       sa.func.count(sa.distinct(accepted_suggestions.c.suggestion_uuid)).label("accepted"))
-             .select_from(issued_suggestions
-                          .join(issued_cards, issued_suggestions.c.card_uuid == issued_cards.c.uuid)
-                          .outerjoin(accepted_suggestions,
-                                     accepted_suggestions.c.suggestion_uuid == issued_suggestions.c.uuid))
-             .where(LIVE)
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key)
-             .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key))
+    query = (
+        sa.select(
+            issued_cards.c.service_id,
+            issued_cards.c.card_id,
+            issued_suggestions.c.suggestion_key,
+            sa.func.count(sa.distinct(issued_suggestions.c.uuid)).label("offered"),
+            sa.func.count(sa.distinct(accepted_suggestions.c.suggestion_uuid)).label("accepted"),
+        )
+        .select_from(
+            issued_suggestions.join(issued_cards, issued_suggestions.c.card_uuid == issued_cards.c.uuid).outerjoin(
+                accepted_suggestions, accepted_suggestions.c.suggestion_uuid == issued_suggestions.c.uuid
+            )
+        )
+        .where(LIVE)
+        .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key)
+        .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_suggestions.c.suggestion_key)
+    )
     return connection.execute(_where_service(query, service_id)).all()
 
 
 def _call_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
-    query = (sa.select(hook_calls.c.service_id, hook_calls.c.mode, sa.func.sum(hook_calls.c.calls).label("calls"))
-             .group_by(hook_calls.c.service_id, hook_calls.c.mode)
-             .order_by(hook_calls.c.service_id, hook_calls.c.mode))
+    query = (
+        sa.select(hook_calls.c.service_id, hook_calls.c.mode, sa.func.sum(hook_calls.c.calls).label("calls"))
+        .group_by(hook_calls.c.service_id, hook_calls.c.mode)
+        .order_by(hook_calls.c.service_id, hook_calls.c.mode)
+    )
     return connection.execute(_where_service(query, service_id, hook_calls)).all()
 
 
 def _firing_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
     """Per service, card and mode: cards issued, and in how many calls (an order card fires once
     per risky draft, so a call may carry several)."""
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode,
-                       sa.func.count(issued_cards.c.uuid).label("issued"),
-                       sa.func.count(sa.distinct(issued_cards.c.hook_instance)).label("fired_in_calls"))
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode)
-             .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode))
+    query = (
+        sa.select(
+            issued_cards.c.service_id,
+            issued_cards.c.card_id,
+            issued_cards.c.mode,
+            sa.func.count(issued_cards.c.uuid).label("issued"),
+            sa.func.count(sa.distinct(issued_cards.c.hook_instance)).label("fired_in_calls"),
+        )
+        .group_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode)
+        .order_by(issued_cards.c.service_id, issued_cards.c.card_id, issued_cards.c.mode)
+    )
     return connection.execute(_where_service(query, service_id)).all()
 
 
@@ -377,13 +451,19 @@ def _issue_day(connection: sa.Connection) -> Any:
 def _daily_rows(connection: sa.Connection, service_id: str | None) -> Sequence[Any]:
     latest = _latest_feedback()
     day = _issue_day(connection).label("day")
-    query = (sa.select(issued_cards.c.service_id, issued_cards.c.card_id, day,
-                       sa.func.count(issued_cards.c.uuid).label("issued"),
-                       _outcome_count(latest, "accepted").label("accepted"),
-                       _outcome_count(latest, "overridden").label("overridden"))
-             .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
-             .where(LIVE)
-             .group_by(issued_cards.c.service_id, issued_cards.c.card_id, day))
+    query = (
+        sa.select(
+            issued_cards.c.service_id,
+            issued_cards.c.card_id,
+            day,
+            sa.func.count(issued_cards.c.uuid).label("issued"),
+            _outcome_count(latest, "accepted").label("accepted"),
+            _outcome_count(latest, "overridden").label("overridden"),
+        )
+        .select_from(issued_cards.outerjoin(latest, latest.c.card_uuid == issued_cards.c.uuid))
+        .where(LIVE)
+        .group_by(issued_cards.c.service_id, issued_cards.c.card_id, day)
+    )
     return connection.execute(_where_service(query, service_id)).all()
 
 
@@ -396,10 +476,18 @@ def _weekly(daily: Sequence[Any]) -> list[dict[str, Any]]:
         sums[0] += row.issued
         sums[1] += row.accepted
         sums[2] += row.overridden
-    return [{"service": service, "card": card, "week": week.isoformat(), "issued": issued,
-             "accepted": accepted, "overridden": overridden,
-             "acceptance_rate": _rate(accepted, accepted + overridden)}
-            for (service, card, week), (issued, accepted, overridden) in sorted(weeks.items())]
+    return [
+        {
+            "service": service,
+            "card": card,
+            "week": week.isoformat(),
+            "issued": issued,
+            "accepted": accepted,
+            "overridden": overridden,
+            "acceptance_rate": _rate(accepted, accepted + overridden),
+        }
+        for (service, card, week), (issued, accepted, overridden) in sorted(weeks.items())
+    ]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -410,24 +498,43 @@ def _firing_entry(row: Any, calls: dict[tuple[str, str], int]) -> dict[str, Any]
     total = calls.get((row.service_id, row.mode), 0)
     # Calls are counted from migration 0003 on; cards issued before it have no denominator.
     per_100 = round(100 * row.fired_in_calls / total, 1) if total else None
-    return {"service": row.service_id, "card": row.card_id, "mode": row.mode, "issued": row.issued,
-            "fired_in_calls": row.fired_in_calls, "per_100_calls": per_100}
+    return {
+        "service": row.service_id,
+        "card": row.card_id,
+        "mode": row.mode,
+        "issued": row.issued,
+        "fired_in_calls": row.fired_in_calls,
+        "per_100_calls": per_100,
+    }
 
 
 def _card_entry(row: Any, reasons: Sequence[Any]) -> dict[str, Any]:
-    top = [{"code": r.override_code, "count": r.count} for r in reasons
-           if (r.service_id, r.card_id) == (row.service_id, row.card_id)][:3]
-    return {"service": row.service_id, "card": row.card_id, "issued": row.issued,
-            "accepted": row.accepted, "overridden": row.overridden,
-            # Of the cards a clinician acted on, the share accepted.
-            "acceptance_rate": _rate(row.accepted, row.accepted + row.overridden),
-            "top_override_reasons": top}
+    top = [
+        {"code": r.override_code, "count": r.count}
+        for r in reasons
+        if (r.service_id, r.card_id) == (row.service_id, row.card_id)
+    ][:3]
+    return {
+        "service": row.service_id,
+        "card": row.card_id,
+        "issued": row.issued,
+        "accepted": row.accepted,
+        "overridden": row.overridden,
+        # Of the cards a clinician acted on, the share accepted.
+        "acceptance_rate": _rate(row.accepted, row.accepted + row.overridden),
+        "top_override_reasons": top,
+    }
 
 
 def _suggestion_entry(row: Any) -> dict[str, Any]:
-    return {"service": row.service_id, "card": row.card_id, "suggestion": row.suggestion_key,
-            "offered": row.offered, "accepted": row.accepted,
-            "take_rate": _rate(row.accepted, row.offered)}
+    return {
+        "service": row.service_id,
+        "card": row.card_id,
+        "suggestion": row.suggestion_key,
+        "offered": row.offered,
+        "accepted": row.accepted,
+        "take_rate": _rate(row.accepted, row.offered),
+    }
 
 
 __all__ = ["FeedbackItem", "IssuedCard", "Store"]

@@ -36,8 +36,14 @@ def hook(service_id: str) -> Response:
     ext = current_app.extensions
     service = ext["cds_registry"].get(service_id)
     g.service_id = service.id
-    result = call_service(service, json_body(), ext["cds_session"], _policy(ext["cds_settings"]),
-                          ext["cds_engine"], _today(ext["cds_settings"]))
+    result = call_service(
+        service,
+        json_body(),
+        ext["cds_session"],
+        _policy(ext["cds_settings"]),
+        ext["cds_engine"],
+        _today(ext["cds_settings"]),
+    )
     # CARDS_MODE=silent (README "Going live safely"): every card is evaluated and recorded as
     # silent, none is sent; the request log says how many were kept back (`silent`).
     mode = ext["cds_settings"].cards_mode.of(service.id)
@@ -57,8 +63,13 @@ def feedback(service_id: str) -> Response:
     ext = current_app.extensions
     service = ext["cds_registry"].get(service_id)
     g.service_id = service.id
-    counts = record_feedback(service.id, json_body(), ext["cds_store"], ext["cds_engine"].catalogue,
-                             ext["cds_settings"].feedback_keep_comments)
+    counts = record_feedback(
+        service.id,
+        json_body(),
+        ext["cds_store"],
+        ext["cds_engine"].catalogue,
+        ext["cds_settings"].feedback_keep_comments,
+    )
     return json_response(counts)
 
 
@@ -73,8 +84,9 @@ def feedback_report() -> Response:
     report = ext["cds_store"].report(service_id)  # the database down: 503 (service/web.py TRANSLATIONS)
     # Content negotiation (RFC 9110 §12.5.1): JSON unless text/html is preferred (a browser).
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-        page = dashboard_page(report, ext["cds_engine"].catalogue, f"service {service_id}" if service_id
-                              else "every service")
+        page = dashboard_page(
+            report, ext["cds_engine"].catalogue, f"service {service_id}" if service_id else "every service"
+        )
         return Response(page, mimetype="text/html", headers={"Vary": "Accept"})
     return json_response(report, headers={"Vary": "Accept"})
 
@@ -90,8 +102,10 @@ def readyz() -> Response:
     """Readiness: the process can serve, i.e. the database it needs answers."""
     ext = current_app.extensions
     # Not checks: what runs, whether it is signed off, which services are silent (governance).
-    details = {"content": ext["cds_content_review"].details(),
-               "cards_mode": modes(ext["cds_settings"].cards_mode, ext["cds_registry"])}
+    details = {
+        "content": ext["cds_content_review"].details(),
+        "cards_mode": modes(ext["cds_settings"].cards_mode, ext["cds_registry"]),
+    }
     try:
         ext["cds_store"].ping()
     except SQLAlchemyError:
@@ -113,8 +127,14 @@ def openapi() -> Response:
 
 
 def _policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(settings.fhir_connect_timeout, settings.fhir_read_timeout, settings.fhir_fetch_budget,
-                       settings.fhir_max_pages, settings.fhir_max_entries, allowed_fhir_servers())
+    return FetchPolicy(
+        settings.fhir_connect_timeout,
+        settings.fhir_read_timeout,
+        settings.fhir_fetch_budget,
+        settings.fhir_max_pages,
+        settings.fhir_max_entries,
+        allowed_fhir_servers(),
+    )
 
 
 def _today(settings: Settings) -> date:

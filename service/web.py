@@ -53,12 +53,13 @@ def refuse_duplicate_keys(raw: bytes) -> None:
         jiter.from_json(raw, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys")
     except ValueError as exc:
         if duplicate := DUPLICATE_KEY.match(str(exc)):
-            raise BadRequest(f"The body repeats the key {duplicate.group(1)[:80]!r} in one object: duplicate "
-                             "keys are refused, because parsers disagree on which one counts.") from None
+            raise BadRequest(
+                f"The body repeats the key {duplicate.group(1)[:80]!r} in one object: duplicate "
+                "keys are refused, because parsers disagree on which one counts."
+            ) from None
         # orjson read it, so it is JSON: jiter stops where orjson does not, at 200 levels of nesting
         # (deeper than any FHIR resource).
-        raise BadRequest(f"The body could not be read: {exc} (the service reads JSON up to 200 levels "
-                         "deep).") from None
+        raise BadRequest(f"The body could not be read: {exc} (the service reads JSON up to 200 levels deep).") from None
 
 
 def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
@@ -120,8 +121,9 @@ def _raised(error: ServiceError) -> ServiceError:
 def _rejected(error: Unauthorized) -> ServiceError:
     """A caller refused by the JWT check: which check failed goes to the log and the metrics only."""
     endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
-    log.warning("auth-rejected", extra={"reason": error.reason, "endpoint": endpoint,
-                                        "request_id": g.get("request_id")})
+    log.warning(
+        "auth-rejected", extra={"reason": error.reason, "endpoint": endpoint, "request_id": g.get("request_id")}
+    )
     metrics.JWT_REJECTIONS.labels(error.reason).inc()
     return error
 
@@ -145,8 +147,10 @@ TRANSLATIONS: tuple[tuple[type[Exception], Callable[[Any], ServiceError]], ...] 
     (RequestEntityTooLarge, lambda exc: PayloadTooLarge(body_limit())),
     (RecursionError, lambda exc: BadRequest("The body is nested too deeply.")),
     # The feedback store, the report or the token replay check: the database is down.
-    (SQLAlchemyError, lambda exc: StoreUnavailable("The service's database cannot be reached; nothing was "
-                                                   "stored. Retry later.")),
+    (
+        SQLAlchemyError,
+        lambda exc: StoreUnavailable("The service's database cannot be reached; nothing was stored. Retry later."),
+    ),
     (HTTPException, _http_error),
     (Exception, _unexpected),
 )

@@ -47,8 +47,14 @@ from service.review.html import slug
 FIXTURE_TODAY = date(2026, 11, 26)  # the date every fixture is written against (fixtures/README.md)
 SPECIFICATION = CORE.parent / "docs" / "clinical-specification.md"
 FIXTURES = CORE.parent / "fixtures"
-SYSTEMS = {SNOMED: "SNOMED CT", ICD10CM: "ICD-10-CM", LOINC: "LOINC", RXNORM: "RxNorm",
-           "http://www.whocc.no/atc": "ATC", "http://www.ama-assn.org/go/cpt": "CPT"}
+SYSTEMS = {
+    SNOMED: "SNOMED CT",
+    ICD10CM: "ICD-10-CM",
+    LOINC: "LOINC",
+    RXNORM: "RxNorm",
+    "http://www.whocc.no/atc": "ATC",
+    "http://www.ama-assn.org/go/cpt": "CPT",
+}
 PLACEHOLDER = "‹{}›"
 RULE_HEADING = re.compile(r"^### \d+\.\d+ (R\d)\b")
 
@@ -203,10 +209,15 @@ def run_fixtures(engine: Engine, fixtures: Path | None, today: date) -> list[Fix
 
 def from_catalogue(content: CardContent, engine: Engine) -> dict[str, Any]:
     """A card no fixture triggers, rendered from the catalogue with its values as placeholders."""
-    names = {m[1] or m[2] for text in (content.summary, content.detail)
-             for m in Template.pattern.findall(text) if m[1] or m[2]}
-    return render(Finding(content.id, {n: PLACEHOLDER.format(n) for n in names}), engine.catalogue,
-                  lambda: "uuid-template").card
+    names = {
+        m[1] or m[2]
+        for text in (content.summary, content.detail)
+        for m in Template.pattern.findall(text)
+        if m[1] or m[2]
+    }
+    return render(
+        Finding(content.id, {n: PLACEHOLDER.format(n) for n in names}), engine.catalogue, lambda: "uuid-template"
+    ).card
 
 
 def withheld(blocks: Iterable[Block], engine: Engine) -> tuple[Withheld, ...]:
@@ -215,8 +226,10 @@ def withheld(blocks: Iterable[Block], engine: Engine) -> tuple[Withheld, ...]:
     for block in blocks:
         if block.caution not in cautions.setdefault(block.reason, []):
             cautions[block.reason].append(block.caution)
-    return tuple(Withheld(reason, engine.catalogue.withheld.get(reason, reason),
-                          "; ".join(held_back(c, engine) for c in kinds)) for reason, kinds in cautions.items())
+    return tuple(
+        Withheld(reason, engine.catalogue.withheld.get(reason, reason), "; ".join(held_back(c, engine) for c in kinds))
+        for reason, kinds in cautions.items()
+    )
 
 
 def held_back(caution: str, engine: Engine) -> str:
@@ -231,13 +244,23 @@ def card_reviews(engine: Engine, runs: Sequence[FixtureRun], rule_sections: Mapp
     for cid, content in engine.catalogue.cards.items():
         fired = [r for r in runs if cid in r.card_ids()]
         plainest = min(fired, key=lambda r: (len(r.cards), r.name), default=None)
-        example = (next(c.card for c in plainest.cards if c.card_id == cid) if plainest
-                   else from_catalogue(content, engine))
+        example = (
+            next(c.card for c in plainest.cards if c.card_id == cid) if plainest else from_catalogue(content, engine)
+        )
         blocks = [b for r in fired for b in r.blocks.get(cid, ())]
         order = cid.startswith("order-")
         section = rule_sections.get(content.rule) if not order else rule_sections.get("orders")
-        reviews.append(CardReview(content, example, plainest, tuple(fired), withheld(blocks, engine),
-                                  tuple(dict.fromkeys(r.hook for r in fired)), section))
+        reviews.append(
+            CardReview(
+                content,
+                example,
+                plainest,
+                tuple(fired),
+                withheld(blocks, engine),
+                tuple(dict.fromkeys(r.hook for r in fired)),
+                section,
+            )
+        )
     return reviews
 
 
@@ -246,14 +269,29 @@ def card_reviews(engine: Engine, runs: Sequence[FixtureRun], rule_sections: Mapp
 
 def valueset_view(name: str, data: Mapping[str, Any]) -> ValueSetView:
     codes = tuple(
-        (system_label(c["system"]), c["code"], c.get("display", ""),
-         any(e.get("url") == UNVERIFIED and e.get("valueBoolean") for e in c.get("extension", [])))
-        for c in data.get("expansion", {}).get("contains", []))
-    excluded = tuple((system_label(g["system"]), c["code"]) for g in data.get("compose", {}).get("exclude", [])
-                     for c in g.get("concept", []))
+        (
+            system_label(c["system"]),
+            c["code"],
+            c.get("display", ""),
+            any(e.get("url") == UNVERIFIED and e.get("valueBoolean") for e in c.get("extension", [])),
+        )
+        for c in data.get("expansion", {}).get("contains", [])
+    )
+    excluded = tuple(
+        (system_label(g["system"]), c["code"])
+        for g in data.get("compose", {}).get("exclude", [])
+        for c in g.get("concept", [])
+    )
     terms = tuple(e["valueString"] for e in data.get("extension", []) if e.get("url", "").endswith("/text-match"))
-    return ValueSetView(name, data.get("title") or data.get("name") or name, data["url"],
-                        data.get("description", ""), codes, excluded, terms)
+    return ValueSetView(
+        name,
+        data.get("title") or data.get("name") or name,
+        data["url"],
+        data.get("description", ""),
+        codes,
+        excluded,
+        terms,
+    )
 
 
 def load_json_files(folder: Path) -> dict[str, dict[str, Any]]:
@@ -269,8 +307,9 @@ def data_elements(content: Path, valuesets: Mapping[str, Any], codesystems: Mapp
         unknown = [v for v in row.get("valuesets", []) if v not in valuesets]
         unknown += [c for c in row.get("codesystems", []) if c not in codesystems]
         if unknown or not row.get("sources"):
-            raise ContentError(f"data-elements.yaml: {row.get('element')!r} names unknown files {unknown} "
-                               "or no sources")
+            raise ContentError(
+                f"data-elements.yaml: {row.get('element')!r} names unknown files {unknown} or no sources"
+            )
     return rows
 
 
@@ -296,8 +335,13 @@ def rule_sections(specification: str | None) -> dict[str, str]:
 # ----- the package ------------------------------------------------------------------------------
 
 
-def gather(engine: Engine, review: ContentReview, fixtures: Path | None, today: date = FIXTURE_TODAY,
-           specification: Path | None = SPECIFICATION) -> Package:
+def gather(
+    engine: Engine,
+    review: ContentReview,
+    fixtures: Path | None,
+    today: date = FIXTURE_TODAY,
+    specification: Path | None = SPECIFICATION,
+) -> Package:
     """Everything the package shows, from the running engine, its content and the fixtures."""
     content = CORE / "content"
     spec = specification.read_text(encoding="utf-8") if specification and specification.is_file() else None
@@ -307,9 +351,16 @@ def gather(engine: Engine, review: ContentReview, fixtures: Path | None, today: 
     sections = rule_sections(spec)
     snapshot = snapshot_of(CORE, {r.name: r.card_ids() for r in runs})
     return Package(
-        engine=engine, review=review, today=today,
-        cards=tuple(card_reviews(engine, runs, sections)), runs=tuple(runs),
+        engine=engine,
+        review=review,
+        today=today,
+        cards=tuple(card_reviews(engine, runs, sections)),
+        runs=tuple(runs),
         elements=tuple(data_elements(content, raw_valuesets, codesystems)),
         valuesets={n: valueset_view(n, v) for n, v in raw_valuesets.items()},
-        codesystems=codesystems, conceptmaps=load_json_files(content / "conceptmaps"),
-        snapshot=snapshot, specification=spec, spec_sections=sections)
+        codesystems=codesystems,
+        conceptmaps=load_json_files(content / "conceptmaps"),
+        snapshot=snapshot,
+        specification=spec,
+        spec_sections=sections,
+    )

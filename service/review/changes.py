@@ -44,10 +44,16 @@ def snapshot_of(core: Path, fixtures: Mapping[str, list[str]] | None = None) -> 
     content = core / "content"
     catalogue = _yaml(content / "catalogue.yaml") or {}
     digest, files = fingerprint(core)
-    cards = {cid: {k: (c.get(k, []) if k in ("evidence", "override_reasons") else str(c.get(k, "")).strip())
-                   for k in CARD_TEXT + CARD_RULE} for cid, c in (catalogue.get("cards") or {}).items()}
-    sections = {k: v if isinstance(v, str) else v.get("text", "") for k, v in
-                (catalogue.get("plan_sections") or {}).items()}
+    cards = {
+        cid: {
+            k: (c.get(k, []) if k in ("evidence", "override_reasons") else str(c.get(k, "")).strip())
+            for k in CARD_TEXT + CARD_RULE
+        }
+        for cid, c in (catalogue.get("cards") or {}).items()
+    }
+    sections = {
+        k: v if isinstance(v, str) else v.get("text", "") for k, v in (catalogue.get("plan_sections") or {}).items()
+    }
     return {
         "format": SNAPSHOT_FORMAT,
         "version": str((catalogue.get("guideline") or {}).get("version", "")),
@@ -57,10 +63,14 @@ def snapshot_of(core: Path, fixtures: Mapping[str, list[str]] | None = None) -> 
         "plan_sections": {k: str(v).strip() for k, v in sections.items()},
         "withheld": {k: str(v) for k, v in (catalogue.get("withheld") or {}).items()},
         "evidence": {k: v.get("citation", "") for k, v in (_yaml(content / "evidence.yaml") or {}).items()},
-        "valuesets": {p.stem: _codes(json.loads(p.read_text(encoding="utf-8")))
-                      for p in sorted((content / "valuesets").glob("*.json"))},
-        "codesystems": {p.stem: _concepts(json.loads(p.read_text(encoding="utf-8")))
-                        for p in sorted((content / "codesystems").glob("*.json"))},
+        "valuesets": {
+            p.stem: _codes(json.loads(p.read_text(encoding="utf-8")))
+            for p in sorted((content / "valuesets").glob("*.json"))
+        },
+        "codesystems": {
+            p.stem: _concepts(json.loads(p.read_text(encoding="utf-8")))
+            for p in sorted((content / "codesystems").glob("*.json"))
+        },
         "fixtures": dict(fixtures) if fixtures is not None else None,
     }
 
@@ -69,8 +79,11 @@ def _codes(valueset: Mapping[str, Any]) -> dict[str, str]:
     """system|code -> display, "(unverified)" appended where the value set says so."""
     codes = {}
     for item in valueset.get("expansion", {}).get("contains", []):
-        unverified = any(e.get("valueBoolean") for e in item.get("extension", [])
-                         if str(e.get("url", "")).endswith("/unverified-code"))
+        unverified = any(
+            e.get("valueBoolean")
+            for e in item.get("extension", [])
+            if str(e.get("url", "")).endswith("/unverified-code")
+        )
         codes[f"{item['system']}|{item['code']}"] = item.get("display", "") + (" (unverified)" if unverified else "")
     for group in valueset.get("compose", {}).get("exclude", []):
         for concept in group.get("concept", []):
@@ -84,8 +97,10 @@ def _codes(valueset: Mapping[str, Any]) -> dict[str, str]:
 def _concepts(codesystem: Mapping[str, Any]) -> dict[str, str]:
     concepts = {}
     for concept in codesystem.get("concept", []):
-        properties = sorted(f"{p.get('code')}={next((v for k, v in p.items() if k.startswith('value')), '')}"
-                            for p in concept.get("property", []))
+        properties = sorted(
+            f"{p.get('code')}={next((v for k, v in p.items() if k.startswith('value')), '')}"
+            for p in concept.get("property", [])
+        )
         concepts[concept["code"]] = concept.get("display", "") + (f" [{', '.join(properties)}]" if properties else "")
     return concepts
 
@@ -108,14 +123,22 @@ def at_git_ref(ref: str, repository: Path) -> dict[str, Any]:
     if ref.startswith("-"):
         raise PreviousUnavailable(f"{ref!r} is not a git ref")
     try:
-        archive = subprocess.run(["git", "-C", str(repository), "archive", "--format=tar", ref, "cards"],
-                                 capture_output=True, check=True, timeout=60).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(repository), "archive", "--format=tar", ref, "cards"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         stderr = getattr(exc, "stderr", b"") or b""
-        raise PreviousUnavailable(f"{ref!r} is neither a review package folder nor a git ref of "
-                                  f"{repository}: {stderr.decode(errors='replace').strip() or exc}") from None
-    with tempfile.TemporaryDirectory(prefix="acne-scar-cds-review-") as tmp, \
-            tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        raise PreviousUnavailable(
+            f"{ref!r} is neither a review package folder nor a git ref of "
+            f"{repository}: {stderr.decode(errors='replace').strip() or exc}"
+        ) from None
+    with (
+        tempfile.TemporaryDirectory(prefix="acne-scar-cds-review-") as tmp,
+        tarfile.open(fileobj=io.BytesIO(archive)) as tar,
+    ):
         tar.extractall(tmp, filter="data")
         return snapshot_of(Path(tmp) / "cards")
 
@@ -194,11 +217,17 @@ def compare(before: Mapping[str, Any], after: Mapping[str, Any], label: str) -> 
     for kind in ("plan_sections", "withheld"):
         added, both = _keyed(before.get(kind, {}), after[kind], kind.replace("_", " ").rstrip("s"))
         changes.cards += added
-        changes.card_texts += [word_diff(f"{kind.replace('_', ' ').rstrip('s')} {k}", before[kind][k], after[kind][k])
-                               for k in both if before[kind][k] != after[kind][k]]
+        changes.card_texts += [
+            word_diff(f"{kind.replace('_', ' ').rstrip('s')} {k}", before[kind][k], after[kind][k])
+            for k in both
+            if before[kind][k] != after[kind][k]
+        ]
     added, both = _keyed(before.get("evidence", {}), after["evidence"], "evidence")
-    changes.cards += added + [Change(f"evidence {k}", "citation changed", before["evidence"][k], after["evidence"][k])
-                              for k in both if before["evidence"][k] != after["evidence"][k]]
+    changes.cards += added + [
+        Change(f"evidence {k}", "citation changed", before["evidence"][k], after["evidence"][k])
+        for k in both
+        if before["evidence"][k] != after["evidence"][k]
+    ]
     for kind in ("valuesets", "codesystems"):
         _compare_codes(kind, before.get(kind, {}), after[kind], changes)
     _compare_fixtures(before.get("fixtures"), after.get("fixtures"), changes)
@@ -210,10 +239,14 @@ def _compare_cards(before: Mapping[str, Any], after: Mapping[str, Any], changes:
     changes.cards += added
     for cid in both:
         old, new = before["cards"][cid], after["cards"][cid]
-        changes.card_texts += [word_diff(f"card {cid}: {k}", old.get(k, ""), new[k])
-                               for k in CARD_TEXT if old.get(k, "") != new[k]]
-        changes.rules += [Change(f"card {cid}: {k}", "changed", _text(old.get(k)), _text(new[k]))
-                          for k in CARD_RULE if old.get(k) != new[k]]
+        changes.card_texts += [
+            word_diff(f"card {cid}: {k}", old.get(k, ""), new[k]) for k in CARD_TEXT if old.get(k, "") != new[k]
+        ]
+        changes.rules += [
+            Change(f"card {cid}: {k}", "changed", _text(old.get(k)), _text(new[k]))
+            for k in CARD_RULE
+            if old.get(k) != new[k]
+        ]
     # The rules' code: any change to a rule module shows here, and its effect under "fixtures".
     changes.rules += [Change(c.where, c.what) for c in changes.files if c.where.endswith(".py")]
 
@@ -224,12 +257,15 @@ def _compare_codes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any
     changes.codes += added
     for name in both:
         old, new = before[name], after[name]
-        changes.codes += [Change(f"{label} {name}", "code added", after=f"{c} {new[c]}".strip())
-                          for c in new if c not in old]
-        changes.codes += [Change(f"{label} {name}", "code removed", before=f"{c} {old[c]}".strip())
-                          for c in old if c not in new]
-        changes.codes += [Change(f"{label} {name}", f"{c} changed", old[c], new[c])
-                          for c in new if c in old and old[c] != new[c]]
+        changes.codes += [
+            Change(f"{label} {name}", "code added", after=f"{c} {new[c]}".strip()) for c in new if c not in old
+        ]
+        changes.codes += [
+            Change(f"{label} {name}", "code removed", before=f"{c} {old[c]}".strip()) for c in old if c not in new
+        ]
+        changes.codes += [
+            Change(f"{label} {name}", f"{c} changed", old[c], new[c]) for c in new if c in old and old[c] != new[c]
+        ]
 
 
 def _compare_fixtures(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, changes: Changes) -> None:

@@ -42,9 +42,13 @@ def document(text: str) -> Markup:
 @functools.cache
 def environment() -> Environment:
     """The templates of service/review/templates, built once."""
-    env = Environment(loader=PackageLoader("service.review", "templates"),
-                      autoescape=select_autoescape(["html", "svg"], default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("service.review", "templates"),
+        autoescape=select_autoescape(["html", "svg"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["markdown"] = markdown
     env.filters["document"] = document
     env.globals["indicator_labels"] = INDICATOR_LABELS

@@ -43,8 +43,10 @@ GRADE_OBSERVATION = _codesystem("acne-scar-observation")["url"]
 GRADE = _codesystem("acne-scar-grade")["url"]
 FITZPATRICK = _codesystem("fitzpatrick-skin-type")["url"]
 PROCEDURE = PROCEDURE_CS["url"]
-CAUTIONS = {c["code"]: frozenset(p["valueCode"] for p in c.get("property", []) if p["code"] == "caution")
-            for c in PROCEDURE_CS["concept"]}
+CAUTIONS = {
+    c["code"]: frozenset(p["valueCode"] for p in c.get("property", []) if p["code"] == "caution")
+    for c in PROCEDURE_CS["concept"]
+}
 
 # The procedure lists of the issue, written out (not read from the content) so that the
 # properties say what the guideline says; the sanity test below checks they name real codes.
@@ -117,23 +119,66 @@ ONGOING = {"active", "on-hold", "intended", "in-progress"}
 # Every status of each resource; "completed" first and twice (hypothesis favours early entries):
 # ended courses are where the 6-month rule decides.
 STATUSES = {
-    "MedicationStatement": ["completed", "completed", "stopped", "active", "entered-in-error", "intended",
-                            "on-hold", "unknown", "not-taken"],
-    "MedicationRequest": ["completed", "completed", "stopped", "active", "on-hold", "cancelled",
-                          "entered-in-error", "draft", "unknown"],
-    "MedicationDispense": ["completed", "completed", "stopped", "preparation", "in-progress", "cancelled",
-                           "on-hold", "entered-in-error", "declined", "unknown"],
+    "MedicationStatement": [
+        "completed",
+        "completed",
+        "stopped",
+        "active",
+        "entered-in-error",
+        "intended",
+        "on-hold",
+        "unknown",
+        "not-taken",
+    ],
+    "MedicationRequest": [
+        "completed",
+        "completed",
+        "stopped",
+        "active",
+        "on-hold",
+        "cancelled",
+        "entered-in-error",
+        "draft",
+        "unknown",
+    ],
+    "MedicationDispense": [
+        "completed",
+        "completed",
+        "stopped",
+        "preparation",
+        "in-progress",
+        "cancelled",
+        "on-hold",
+        "entered-in-error",
+        "declined",
+        "unknown",
+    ],
 }
 NOT_FACT = {
     "MedicationStatement": {"entered-in-error", "not-taken"},
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationDispense": {"entered-in-error", "cancelled", "declined", "preparation"},
 }
-OBSERVATION_STATUSES = ["registered", "preliminary", "final", "final", "final", "final", "amended", "corrected",
-                        "cancelled", "entered-in-error", "unknown"]
-SUBJECTS = st.sampled_from([{"reference": f"Patient/{PID}"},
-                            {"reference": f"https://ehr.example/fhir/Patient/{PID}"},
-                            {"reference": f"Patient/{PID}", "display": "Jo Bloggs"}])
+OBSERVATION_STATUSES = [
+    "registered",
+    "preliminary",
+    "final",
+    "final",
+    "final",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+]
+SUBJECTS = st.sampled_from(
+    [
+        {"reference": f"Patient/{PID}"},
+        {"reference": f"https://ehr.example/fhir/Patient/{PID}"},
+        {"reference": f"Patient/{PID}", "display": "Jo Bloggs"},
+    ]
+)
 
 # ---------------------------------------------------------------------------------------------
 # Strategies
@@ -169,11 +214,27 @@ def when(draw: Draw, today: date, lo: int, hi: int, kinds: Iterable[str] = ("dat
 def condition(draw: Draw, today: date, rid: str, code: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
     """A Condition with random statuses; returns it, whether it is a fact (not refuted / entered
     in error) and whether it is active (active/recurrence/relapse, or no status at all)."""
-    verification = draw(st.sampled_from([None, "confirmed", None, "confirmed", "unconfirmed", "provisional",
-                                         "differential", "refuted", "entered-in-error"]))
+    verification = draw(
+        st.sampled_from(
+            [
+                None,
+                "confirmed",
+                None,
+                "confirmed",
+                "unconfirmed",
+                "provisional",
+                "differential",
+                "refuted",
+                "entered-in-error",
+            ]
+        )
+    )
     # con-5: no clinicalStatus on a Condition entered in error.
-    clinical = None if verification == "entered-in-error" else draw(st.sampled_from(
-        [None, "active", "recurrence", "relapse", "inactive", "remission", "resolved"]))
+    clinical = (
+        None
+        if verification == "entered-in-error"
+        else draw(st.sampled_from([None, "active", "recurrence", "relapse", "inactive", "remission", "resolved"]))
+    )
     resource: dict[str, Any] = {"resourceType": "Condition", "id": rid, "subject": draw(SUBJECTS), "code": code}
     if clinical:
         resource["clinicalStatus"] = concept(CLINICAL, clinical)
@@ -197,10 +258,17 @@ def condition(draw: Draw, today: date, rid: str, code: dict[str, Any]) -> tuple[
 SEVERITY = [None, ("255604002", "Mild"), ("6736007", "Moderate"), ("24484000", "Severe"), ("24484000", "Severe")]
 # (text, whether it names acne as a whole word)
 SCAR_TEXTS = [
-    (None, False), ("Ice-pick acne scars, cheeks", True), ("Pin prick scarring of the cheeks", False),
-    ("Rolling and boxcar scars after acne", True), ("Post-acne icepick scars", True), ("ACNE SCARS", True),
-    ("Scar of left knee after surgery", False), ("Hypertrophic scar", False), ("Macular scars", False),
-    ("Scarring; controlling weight", False), ("Cicatrices d'acné \U0001F600 \u202eRTL", False),
+    (None, False),
+    ("Ice-pick acne scars, cheeks", True),
+    ("Pin prick scarring of the cheeks", False),
+    ("Rolling and boxcar scars after acne", True),
+    ("Post-acne icepick scars", True),
+    ("ACNE SCARS", True),
+    ("Scar of left knee after surgery", False),
+    ("Hypertrophic scar", False),
+    ("Macular scars", False),
+    ("Scarring; controlling weight", False),
+    ("Cicatrices d'acné \U0001f600 \u202eRTL", False),
 ]
 SCAR_NOTES = [None, ("History of acne vulgaris", True), ("Pitting on both cheeks", False)]
 
@@ -232,35 +300,82 @@ def scar(draw: Draw, today: date, rid: str) -> tuple[dict[str, Any], str, bool, 
     return resource, kind, acne, fact and not resolved
 
 
-ACNE_CODES = [concept(SNOMED, "11381005", "Acne"), concept(SNOMED, "88616000", "Acne vulgaris"),
-              concept(ICD10CM, "L70.0", "Acne vulgaris"), concept(ICD10CM, "L70.9", "Acne, unspecified"),
-              {"text": "Acne vulgaris"}, {"text": "Nodulocystic acne"}]
-NOT_ACNE_CODES = [concept(ICD10CM, "L70.2", "Acne varioliformis"), concept(SNOMED, "38341003", "Hypertension"),
-                  concept(ICD10CM, "E11.9", "Type 2 diabetes mellitus without complications")]
-KELOID_CODES = [concept(SNOMED, "33659008", "Keloid scar"), concept(SNOMED, "238746008", "Acne keloid"),
-                concept(ICD10CM, "L91.0", "Hypertrophic scar"), concept(ICD10CM, "L73.0", "Acne keloid")]
-HERPES_CODES = [concept(ICD10CM, c, d) for c, d in (("B00.1", "Herpesviral vesicular dermatitis"),
-                                                   ("B00.9", "Herpesviral infection, unspecified"),
-                                                   ("B00.2", "Herpesviral gingivostomatitis"))]
+ACNE_CODES = [
+    concept(SNOMED, "11381005", "Acne"),
+    concept(SNOMED, "88616000", "Acne vulgaris"),
+    concept(ICD10CM, "L70.0", "Acne vulgaris"),
+    concept(ICD10CM, "L70.9", "Acne, unspecified"),
+    {"text": "Acne vulgaris"},
+    {"text": "Nodulocystic acne"},
+]
+NOT_ACNE_CODES = [
+    concept(ICD10CM, "L70.2", "Acne varioliformis"),
+    concept(SNOMED, "38341003", "Hypertension"),
+    concept(ICD10CM, "E11.9", "Type 2 diabetes mellitus without complications"),
+]
+KELOID_CODES = [
+    concept(SNOMED, "33659008", "Keloid scar"),
+    concept(SNOMED, "238746008", "Acne keloid"),
+    concept(ICD10CM, "L91.0", "Hypertrophic scar"),
+    concept(ICD10CM, "L73.0", "Acne keloid"),
+]
+HERPES_CODES = [
+    concept(ICD10CM, c, d)
+    for c, d in (
+        ("B00.1", "Herpesviral vesicular dermatitis"),
+        ("B00.9", "Herpesviral infection, unspecified"),
+        ("B00.2", "Herpesviral gingivostomatitis"),
+    )
+]
 # Guideline v2 §2, written out (not read from the value sets): a pregnancy on the problem list in
 # SNOMED CT, or in ICD-10-CM (Z33.1, Z34.x, O09.x, Z3A.x but Z3A.00), as US problem lists code it.
-PREGNANCY_CODES = [concept(SNOMED, "77386006", "Pregnancy"), concept(ICD10CM, "Z33.1", "Pregnant state, incidental"),
-                   concept(ICD10CM, "Z34.00", "Supervision of normal first pregnancy, unspecified trimester"),
-                   concept(ICD10CM, "Z34.81"), concept(ICD10CM, "O09.511", "Supervision of elderly primigravida"),
-                   concept(ICD10CM, "Z3A.10", "10 weeks gestation of pregnancy"), concept(ICD10CM, "Z3A38"),
-                   {"text": "Pregnant, 12 weeks"}]
+PREGNANCY_CODES = [
+    concept(SNOMED, "77386006", "Pregnancy"),
+    concept(ICD10CM, "Z33.1", "Pregnant state, incidental"),
+    concept(ICD10CM, "Z34.00", "Supervision of normal first pregnancy, unspecified trimester"),
+    concept(ICD10CM, "Z34.81"),
+    concept(ICD10CM, "O09.511", "Supervision of elderly primigravida"),
+    concept(ICD10CM, "Z3A.10", "10 weeks gestation of pregnancy"),
+    concept(ICD10CM, "Z3A38"),
+    {"text": "Pregnant, 12 weeks"},
+]
 # Other chapter-O codes: pregnancy status uncertain (confirm it before retinoids or procedures).
-UNCERTAIN_PREGNANCY_CODES = [concept(ICD10CM, "O26.891", "Other specified pregnancy related conditions"),
-                             concept(ICD10CM, "O99.89"), concept(ICD10CM, "O21.0", "Mild hyperemesis gravidarum")]
-NOT_PREGNANCY_CODES = [concept(ICD10CM, "Z3A.00", "Weeks of gestation of pregnancy not specified"),
-                       concept(ICD10CM, "Z87.59", "Personal history of other complications of pregnancy")]
+UNCERTAIN_PREGNANCY_CODES = [
+    concept(ICD10CM, "O26.891", "Other specified pregnancy related conditions"),
+    concept(ICD10CM, "O99.89"),
+    concept(ICD10CM, "O21.0", "Mild hyperemesis gravidarum"),
+]
+NOT_PREGNANCY_CODES = [
+    concept(ICD10CM, "Z3A.00", "Weeks of gestation of pregnancy not specified"),
+    concept(ICD10CM, "Z87.59", "Personal history of other complications of pregnancy"),
+]
 
-ISO_CODINGS = [{"system": RXNORM, "code": c} for c in ("6064", "197843", "197844", "197845", "403930", "1547561",
-                                                      "1547565", "2262711", "2262714", "2262721", "2262725",
-                                                      "2262729")]
+ISO_CODINGS = [
+    {"system": RXNORM, "code": c}
+    for c in (
+        "6064",
+        "197843",
+        "197844",
+        "197845",
+        "403930",
+        "1547561",
+        "1547565",
+        "2262711",
+        "2262714",
+        "2262721",
+        "2262725",
+        "2262729",
+    )
+]
 ISO_CODINGS += [{"system": ATC, "code": "D10BA01"}, {"system": SNOMED, "code": "387208003"}]
-ISO_TEXTS = ["Isotretinoin 20 MG Oral Capsule", "Absorica 40 MG", "Accutane", "isotretinoin", "Roaccutane 10 mg",
-             "Claravis capsule"]
+ISO_TEXTS = [
+    "Isotretinoin 20 MG Oral Capsule",
+    "Absorica 40 MG",
+    "Accutane",
+    "isotretinoin",
+    "Roaccutane 10 mg",
+    "Claravis capsule",
+]
 
 
 def iso_concept(draw: Draw) -> dict[str, Any]:
@@ -273,13 +388,16 @@ def iso_concept(draw: Draw) -> dict[str, Any]:
     return result
 
 
-def medication_part(draw: Draw, rid: str, med: dict[str, Any], display: str | None,
-                    reference_only: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def medication_part(
+    draw: Draw, rid: str, med: dict[str, Any], display: str | None, reference_only: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """medication[x] of a statement / request / dispense, and any Medication sent alongside.
     reference_only: a reference to a separate Medication, with no display."""
     if reference_only:
-        return ({"medicationReference": {"reference": f"Medication/{rid}-med"}},
-                [{"resourceType": "Medication", "id": f"{rid}-med", "code": med}])
+        return (
+            {"medicationReference": {"reference": f"Medication/{rid}-med"}},
+            [{"resourceType": "Medication", "id": f"{rid}-med", "code": med}],
+        )
     shape = draw(st.sampled_from(["concept", "concept", "contained", "separate"]))
     if shape == "concept":
         return {"medicationCodeableConcept": med}, []
@@ -287,15 +405,23 @@ def medication_part(draw: Draw, rid: str, med: dict[str, Any], display: str | No
         ref: dict[str, Any] = {"reference": "#med"}
         if display and draw(st.booleans()):
             ref["display"] = display
-        return {"contained": [{"resourceType": "Medication", "id": "med", "code": med}],
-                "medicationReference": ref}, []
+        return {"contained": [{"resourceType": "Medication", "id": "med", "code": med}], "medicationReference": ref}, []
     # A separate Medication: the reference carries its display (what real EHRs send).
-    return ({"medicationReference": {"reference": f"Medication/{rid}-med", "display": display or "medication"}},
-            [{"resourceType": "Medication", "id": f"{rid}-med", "code": med}])
+    return (
+        {"medicationReference": {"reference": f"Medication/{rid}-med", "display": display or "medication"}},
+        [{"resourceType": "Medication", "id": f"{rid}-med", "code": med}],
+    )
 
 
-def isotretinoin_use(draw: Draw, today: date, rid: str, *, reference_only: bool = False,
-                     month_only_authored: bool = False, fact: bool = False) -> tuple[list[dict[str, Any]], IsoTruth]:
+def isotretinoin_use(
+    draw: Draw,
+    today: date,
+    rid: str,
+    *,
+    reference_only: bool = False,
+    month_only_authored: bool = False,
+    fact: bool = False,
+) -> tuple[list[dict[str, Any]], IsoTruth]:
     """An isotretinoin MedicationStatement / Request / Dispense and what the generator knows of it."""
     kind = "MedicationRequest" if month_only_authored else draw(st.sampled_from(list(STATUSES)))
     statuses = [s for s in STATUSES[kind] if not fact or (s not in NOT_FACT[kind] and s not in ONGOING)]
@@ -394,8 +520,13 @@ RETINOID_MEDS = [  # (concept, topical?)
 def retinoid_use(draw: Draw, rid: str) -> dict[str, Any]:
     kind = draw(st.sampled_from(["MedicationStatement", "MedicationRequest"]))
     med, _ = draw(st.sampled_from(RETINOID_MEDS))
-    resource: dict[str, Any] = {"resourceType": kind, "id": rid, "status": draw(st.sampled_from(STATUSES[kind])),
-                                "subject": draw(SUBJECTS), "medicationCodeableConcept": med}
+    resource: dict[str, Any] = {
+        "resourceType": kind,
+        "id": rid,
+        "status": draw(st.sampled_from(STATUSES[kind])),
+        "subject": draw(SUBJECTS),
+        "medicationCodeableConcept": med,
+    }
     if kind == "MedicationRequest":
         resource["intent"] = "order"
     if draw(st.booleans()):
@@ -406,21 +537,43 @@ def retinoid_use(draw: Draw, rid: str) -> dict[str, Any]:
 
 # (value[x] element, value, the Fitzpatrick type it names or None)
 FITZPATRICK_VALUES: list[tuple[str, Any, int | None]] = [
-    *(("valueString", s, n) for s, n in (("IV", 4), ("V", 5), ("VI", 6), ("I", 1), ("II", 2), ("III", 3),
-                                          ("Type IV", 4), ("type v", 5), ("Fitzpatrick skin type VI", 6),
-                                          ("Skin type III", 3), ("4", 4), ("unknown", None),
-                                          ("not assessed", None), ("7", None), ("0", None))),
-    *(("valueCodeableConcept", concept(FITZPATRICK, r, f"Fitzpatrick skin type {r}"), n)
-      for r, n in (("I", 1), ("II", 2), ("III", 3), ("IV", 4), ("V", 5), ("VI", 6))),
+    *(
+        ("valueString", s, n)
+        for s, n in (
+            ("IV", 4),
+            ("V", 5),
+            ("VI", 6),
+            ("I", 1),
+            ("II", 2),
+            ("III", 3),
+            ("Type IV", 4),
+            ("type v", 5),
+            ("Fitzpatrick skin type VI", 6),
+            ("Skin type III", 3),
+            ("4", 4),
+            ("unknown", None),
+            ("not assessed", None),
+            ("7", None),
+            ("0", None),
+        )
+    ),
+    *(
+        ("valueCodeableConcept", concept(FITZPATRICK, r, f"Fitzpatrick skin type {r}"), n)
+        for r, n in (("I", 1), ("II", 2), ("III", 3), ("IV", 4), ("V", 5), ("VI", 6))
+    ),
     ("valueCodeableConcept", {"text": "Type V"}, 5),
     *(("valueInteger", n, n if 1 <= n <= 6 else None) for n in range(0, 9)),
 ]
 
 
 def observation(draw: Draw, today: date, rid: str, code: dict[str, Any], lo: int = -3000) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "Observation", "id": rid,
-                                "status": draw(st.sampled_from(OBSERVATION_STATUSES)),
-                                "subject": draw(SUBJECTS), "code": code}
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": draw(st.sampled_from(OBSERVATION_STATUSES)),
+        "subject": draw(SUBJECTS),
+        "code": code,
+    }
     if draw(st.booleans()):
         resource["effectiveDateTime"] = when(draw, today, lo, 0)
     if draw(st.booleans()):
@@ -429,9 +582,11 @@ def observation(draw: Draw, today: date, rid: str, code: dict[str, Any], lo: int
     return resource
 
 
-PREGNANCY_ANSWERS = [(concept(SNOMED, "77386006", "Pregnant"), True),
-                     (concept(SNOMED, "60001007", "Not pregnant"), False),
-                     (concept(SNOMED, "261665006", "Unknown"), None)]
+PREGNANCY_ANSWERS = [
+    (concept(SNOMED, "77386006", "Pregnant"), True),
+    (concept(SNOMED, "60001007", "Not pregnant"), False),
+    (concept(SNOMED, "261665006", "Unknown"), None),
+]
 
 
 # Blocking findings (acne, pregnancy, keloid, herpes) are drawn less often, so that plans with
@@ -441,8 +596,9 @@ RARE = st.sampled_from([0, 0, 0, 1])
 
 
 @st.composite
-def cases(draw: Draw, *, laser_candidate: bool = False, reference_only: bool = False,
-          month_only_authored: bool = False) -> Case:
+def cases(
+    draw: Draw, *, laser_candidate: bool = False, reference_only: bool = False, month_only_authored: bool = False
+) -> Case:
     """One patient's record as an EHR would send it, and what the generator knows about it.
     laser_candidate: the record also holds severe ice-pick scars and a recorded Fitzpatrick type
     I-III, so the plan offers laser punch-out unless a safety rule blocks it.
@@ -461,14 +617,25 @@ def cases(draw: Draw, *, laser_candidate: bool = False, reference_only: bool = F
     scars = [scar(draw, today, f"scar{i}") for i in range(draw(st.sampled_from([0, 1, 1, 1, 2, 3])))]
     resources += [s[0] for s in scars]
     if laser_candidate:
-        severe = {"resourceType": "Condition", "id": "scar-severe", "subject": draw(SUBJECTS),
-                  "clinicalStatus": concept(CLINICAL, "active"),
-                  "verificationStatus": concept(VERIFICATION, "confirmed"),
-                  "code": concept(MORPHOLOGY, "ice-pick", MORPHOLOGY_DISPLAY["ice-pick"], "Ice-pick acne scars"),
-                  "severity": concept(SNOMED, "24484000", "Severe")}
+        severe = {
+            "resourceType": "Condition",
+            "id": "scar-severe",
+            "subject": draw(SUBJECTS),
+            "clinicalStatus": concept(CLINICAL, "active"),
+            "verificationStatus": concept(VERIFICATION, "confirmed"),
+            "code": concept(MORPHOLOGY, "ice-pick", MORPHOLOGY_DISPLAY["ice-pick"], "Ice-pick acne scars"),
+            "severity": concept(SNOMED, "24484000", "Severe"),
+        }
         skin = draw(st.integers(1, 3))
-        light = {"resourceType": "Observation", "id": "fitz-light", "status": "final", "subject": draw(SUBJECTS),
-                 "code": concept(LOINC, "66555-4"), "valueInteger": skin, "effectiveDateTime": today.isoformat()}
+        light = {
+            "resourceType": "Observation",
+            "id": "fitz-light",
+            "status": "final",
+            "subject": draw(SUBJECTS),
+            "code": concept(LOINC, "66555-4"),
+            "valueInteger": skin,
+            "effectiveDateTime": today.isoformat(),
+        }
         resources += [severe, light]
         scars.append((severe, "specific", True, True))
         case.fitzpatrick.append((True, skin))
@@ -478,8 +645,9 @@ def cases(draw: Draw, *, laser_candidate: bool = False, reference_only: bool = F
         resource, fact, _ = condition(draw, today, f"acne{i}", code)
         resources.append(resource)
         has_acne = has_acne or (is_acne and fact)
-    case.scar_expected = any(ok and (kind == "specific" or (kind == "l90" and (acne or has_acne)))
-                             for _, kind, acne, ok in scars)
+    case.scar_expected = any(
+        ok and (kind == "specific" or (kind == "l90" and (acne or has_acne))) for _, kind, acne, ok in scars
+    )
     for prefix, codes in (("keloid", KELOID_CODES), ("herpes", HERPES_CODES)):
         for i in range(draw(RARE)):
             resources.append(condition(draw, today, f"{prefix}{i}", draw(st.sampled_from(codes)))[0])
@@ -494,9 +662,14 @@ def cases(draw: Draw, *, laser_candidate: bool = False, reference_only: bool = F
         case.uncertain_condition = case.uncertain_condition or (fact and active and code in UNCERTAIN_PREGNANCY_CODES)
     least_iso = 1 if reference_only or month_only_authored else 0
     for i in range(draw(st.sampled_from([least_iso, 1, 1, 1, 2, 3]))):
-        written, truth = isotretinoin_use(draw, today, f"iso{i}", reference_only=reference_only,
-                                          month_only_authored=month_only_authored,
-                                          fact=least_iso > 0)
+        written, truth = isotretinoin_use(
+            draw,
+            today,
+            f"iso{i}",
+            reference_only=reference_only,
+            month_only_authored=month_only_authored,
+            fact=least_iso > 0,
+        )
         resources += written
         case.iso.append(truth)
     resources += [retinoid_use(draw, f"ret{i}") for i in range(draw(st.integers(0, 2)))]

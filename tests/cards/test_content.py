@@ -38,8 +38,7 @@ def edit_catalogue(root: Path, change: Callable[[dict[str, Any]], object]) -> No
 def test_shipped_content_loads() -> None:
     engine = Engine.load()
     assert "treatment-plan-ice-pick" in engine.catalogue.cards
-    assert engine.terminology["isotretinoin"].has_code(
-        "http://www.nlm.nih.gov/research/umls/rxnorm", "197843")
+    assert engine.terminology["isotretinoin"].has_code("http://www.nlm.nih.gov/research/umls/rxnorm", "197843")
 
 
 def test_summary_of_140_characters_stops_the_boot(content: Path) -> None:
@@ -124,8 +123,6 @@ def test_evidence_links_use_verified_pmids_or_a_search() -> None:
     assert {e.label.rsplit(" (", 1)[1] for e in links.values()} <= {"PubMed)", "DOI)", "PubMed search)", "DailyMed)"}
 
 
-
-
 # ----- every reference from the code to the content is checked at boot (cards.uses) -------------
 
 
@@ -144,25 +141,40 @@ def remove_caution(path: Path, caution: str) -> None:
 
 PROCEDURES = Path("codesystems") / "acne-scar-procedure.json"
 REMOVALS: dict[str, tuple[Callable[[Path], object], str]] = {
-    "card": (lambda root: edit_catalogue(root, lambda d: d["cards"].pop("active-acne")),
-             "card 'active-acne' (cards.rules)"),
-    "withheld-reason": (lambda root: edit_catalogue(root, lambda d: d["withheld"].pop("R5-pregnancy")),
-                        "withheld reason 'R5-pregnancy' (cards.rules)"),
-    "plan-section": (lambda root: edit_catalogue(root, lambda d: d["plan_sections"].pop("expectations")),
-                     "plan section 'expectations' (cards.plan)"),
+    "card": (
+        lambda root: edit_catalogue(root, lambda d: d["cards"].pop("active-acne")),
+        "card 'active-acne' (cards.rules)",
+    ),
+    "withheld-reason": (
+        lambda root: edit_catalogue(root, lambda d: d["withheld"].pop("R5-pregnancy")),
+        "withheld reason 'R5-pregnancy' (cards.rules)",
+    ),
+    "plan-section": (
+        lambda root: edit_catalogue(root, lambda d: d["plan_sections"].pop("expectations")),
+        "plan section 'expectations' (cards.plan)",
+    ),
     "plan": (lambda root: edit_catalogue(root, lambda d: d["plans"].pop("rolling")), "plan 'rolling' (cards.plan)"),
-    "suggestion": (lambda root: edit_catalogue(root, lambda d: d["suggestions"].pop("remove_label")),
-                   "remove_label"),
-    "value-set": (lambda root: (root / "valuesets" / "keloid.json").unlink(),
-                  "value set 'keloid' (cards.record, cards.resources)"),
-    "code-system": (lambda root: (root / "codesystems" / "acne-scar-morphology.json").unlink(),
-                    "code system 'acne-scar-morphology' (cards.record)"),
-    "concept-map": (lambda root: (root / "conceptmaps" / "cpt-to-acne-scar-procedure.json").unlink(),
-                    "concept map 'cpt-to-acne-scar-procedure' (cards.orders)"),
-    "procedure": (lambda root: remove_concept(root / PROCEDURES, "non-ablative-fractional-laser"),
-                  "procedure 'non-ablative-fractional-laser' (cards.order_rules)"),
-    "procedure-caution": (lambda root: remove_caution(root / PROCEDURES, "isotretinoin-judgement"),
-                          "procedure caution 'isotretinoin-judgement' (cards.order_rules)"),
+    "suggestion": (lambda root: edit_catalogue(root, lambda d: d["suggestions"].pop("remove_label")), "remove_label"),
+    "value-set": (
+        lambda root: (root / "valuesets" / "keloid.json").unlink(),
+        "value set 'keloid' (cards.record, cards.resources)",
+    ),
+    "code-system": (
+        lambda root: (root / "codesystems" / "acne-scar-morphology.json").unlink(),
+        "code system 'acne-scar-morphology' (cards.record)",
+    ),
+    "concept-map": (
+        lambda root: (root / "conceptmaps" / "cpt-to-acne-scar-procedure.json").unlink(),
+        "concept map 'cpt-to-acne-scar-procedure' (cards.orders)",
+    ),
+    "procedure": (
+        lambda root: remove_concept(root / PROCEDURES, "non-ablative-fractional-laser"),
+        "procedure 'non-ablative-fractional-laser' (cards.order_rules)",
+    ),
+    "procedure-caution": (
+        lambda root: remove_caution(root / PROCEDURES, "isotretinoin-judgement"),
+        "procedure caution 'isotretinoin-judgement' (cards.order_rules)",
+    ),
 }
 
 
@@ -207,25 +219,44 @@ def resources_of(request: dict[str, Any]) -> list[RawResource]:
 def test_what_the_rules_read_from_the_content_is_what_they_declare(engine: Engine) -> None:
     """The declarations `Engine.load` checks are true: every catalogue entry, value set and code
     system the engine reads for the fixture patients and order requests is declared (cards.uses)."""
-    seen: dict[str, set[str]] = {kind: set() for kind in ("cards", "sections", "withheld", "plans", "suggestions",
-                                                          "valuesets", "codesystems")}
-    tables: dict[str, Any] = {field: Recording(getattr(engine.catalogue, field), seen[kind])
-                              for kind, field in [("cards", "cards"), ("sections", "plan_sections"),
-                                                  ("withheld", "withheld"), ("plans", "plans"),
-                                                  ("suggestions", "suggestions")]}
+    seen: dict[str, set[str]] = {
+        kind: set() for kind in ("cards", "sections", "withheld", "plans", "suggestions", "valuesets", "codesystems")
+    }
+    tables: dict[str, Any] = {
+        field: Recording(getattr(engine.catalogue, field), seen[kind])
+        for kind, field in [
+            ("cards", "cards"),
+            ("sections", "plan_sections"),
+            ("withheld", "withheld"),
+            ("plans", "plans"),
+            ("suggestions", "suggestions"),
+        ]
+    }
     catalogue = replace(engine.catalogue, **tables)
-    terminology = replace(engine.terminology, valuesets=Recording(engine.terminology.valuesets, seen["valuesets"]),
-                          codesystems=Recording(engine.terminology.codesystems, seen["codesystems"]))
-    recording = replace(engine, catalogue=catalogue, terminology=terminology,
-                        plan_content=replace(engine.plan_content, catalogue=catalogue))
+    terminology = replace(
+        engine.terminology,
+        valuesets=Recording(engine.terminology.valuesets, seen["valuesets"]),
+        codesystems=Recording(engine.terminology.codesystems, seen["codesystems"]),
+    )
+    recording = replace(
+        engine,
+        catalogue=catalogue,
+        terminology=terminology,
+        plan_content=replace(engine.plan_content, catalogue=catalogue),
+    )
     for path in sorted((FIXTURES / "requests").glob("*.json")):
         request = load_json(path)
         recording.evaluate_resources(request["context"]["patientId"], resources_of(request), FIXTURE_TODAY)
     for path in sorted((FIXTURES / "orders").glob("*.json")):
         request = load_json(path)
         drafts = [RawResource(e["resource"], "draft") for e in request["context"]["draftOrders"]["entry"]]
-        recording.evaluate_orders(request["context"]["patientId"], resources_of(request), drafts, FIXTURE_TODAY,
-                                  set(request["context"].get("selections", [])) or None)
+        recording.evaluate_orders(
+            request["context"]["patientId"],
+            resources_of(request),
+            drafts,
+            FIXTURE_TODAY,
+            set(request["context"].get("selections", [])) or None,
+        )
     declared = {kind: set().union(*(getattr(use, kind) for use in USES)) for kind in seen}
     assert seen["cards"] and seen["sections"] and seen["valuesets"]
     assert {kind: sorted(names - declared[kind]) for kind, names in seen.items()} == dict.fromkeys(seen, [])

@@ -44,6 +44,9 @@ def test_the_cores_tests_do_not_import_the_service() -> None:
                 used = ROOT / (node.module.replace(".", "/") + ".py")
                 if used.exists() and used not in seen:
                     todo.append(used)
-    offenders = {str(p.relative_to(ROOT)): sorted(imported_modules(p) & {"service", "flask"}) for p in seen
-                 if imported_modules(p) & {"service", "flask"}}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(imported_modules(p) & {"service", "flask"})
+        for p in seen
+        if imported_modules(p) & {"service", "flask"}
+    }
     assert len(seen) > 5 and offenders == {}

@@ -64,8 +64,13 @@ ENGINE = Engine.load()  # loaded once: every example evaluates with the same con
 
 # Derandomized: CI sees the same 200 examples on every run, so a red build is reproducible
 # (explore more locally with HYPOTHESIS_SEED / a larger max_examples).
-PROPERTY = settings(max_examples=200, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 FEW = settings(PROPERTY, max_examples=60)
 # A defect's property fails on every example: no need to shrink the first failure.
 DEFECT = settings(FEW, phases=[Phase.explicit, Phase.reuse, Phase.generate])
@@ -78,8 +83,13 @@ def evaluate(case: Case) -> tuple[PatientRecord, list[RenderedCard]]:
 
 def suggested(cards: list[RenderedCard]) -> list[dict[str, Any]]:
     """Every resource a suggestion would create."""
-    return [action["resource"] for c in cards for s in c.card.get("suggestions", [])
-            for action in s["actions"] if "resource" in action]
+    return [
+        action["resource"]
+        for c in cards
+        for s in c.card.get("suggestions", [])
+        for action in s["actions"]
+        if "resource" in action
+    ]
 
 
 def procedures(cards: list[RenderedCard]) -> set[str]:
@@ -96,18 +106,31 @@ def _valueset_codes(*names: str) -> frozenset[tuple[str, str]]:
 
 
 RETINOID_CODES = _valueset_codes("isotretinoin", "retinoid-ingredient", "topical-retinoid-product")
-RETINOID_WORDS = ("retinoin", "adapalene", "tazarotene", "trifarotene", "retin-a", "differin", "tazorac", "aklief",
-                  "retinoid", "accutane", "absorica")
+RETINOID_WORDS = (
+    "retinoin",
+    "adapalene",
+    "tazarotene",
+    "trifarotene",
+    "retin-a",
+    "differin",
+    "tazorac",
+    "aklief",
+    "retinoid",
+    "accutane",
+    "absorica",
+)
 
 
 def retinoid_requests(cards: list[RenderedCard]) -> list[dict[str, Any]]:
     """The suggested MedicationRequests for a retinoid (by code, or by name in text or display)."""
+
     def is_retinoid(request: dict[str, Any]) -> bool:
         concept = request.get("medicationCodeableConcept", {})
         codings = concept.get("coding", [])
         words = " ".join([concept.get("text", ""), *(c.get("display", "") for c in codings)]).lower()
-        return (any((c.get("system"), c.get("code")) in RETINOID_CODES for c in codings)
-                or any(w in words for w in RETINOID_WORDS))
+        return any((c.get("system"), c.get("code")) in RETINOID_CODES for c in codings) or any(
+            w in words for w in RETINOID_WORDS
+        )
 
     return [r for r in suggested(cards) if r["resourceType"] == "MedicationRequest" and is_retinoid(r)]
 
@@ -160,8 +183,10 @@ def test_no_retinoid_or_scar_procedure_is_suggested_for_a_pregnant_patient(case:
     if case.pregnant_condition:  # an active pregnancy Condition that is a fact: R5 must see it
         assert record.pregnancy.status == "pregnant"
     answers = case.pregnancy_status
-    recent_positive = any(status in FINAL and positive and day is not None
-                          and case.today - day <= timedelta(weeks=42) for status, positive, day in answers)
+    recent_positive = any(
+        status in FINAL and positive and day is not None and case.today - day <= timedelta(weeks=42)
+        for status, positive, day in answers
+    )
     if recent_positive and all(positive for _, positive, _ in answers):
         assert record.pregnancy.status == "pregnant", answers
     if record.pregnancy.status in ("pregnant", "uncertain"):
@@ -193,8 +218,8 @@ def test_no_fully_ablative_or_mechanical_dermabrasion_within_6_months_of_isotret
     record, cards = evaluate(case)
     exposure = record.isotretinoin
     recent = exposure.status in ("current", "unknown") or (
-        exposure.status == "past" and exposure.last_dose is not None
-        and plus_months(exposure.last_dose, 6) > case.today)
+        exposure.status == "past" and exposure.last_dose is not None and plus_months(exposure.last_dose, 6) > case.today
+    )
     if recent:
         assert procedures(cards) & ISOTRETINOIN_DEFERRED == set(), (exposure, case.today)
 
@@ -263,27 +288,42 @@ def test_every_other_safety_rule_removes_what_it_blocks(case: Case) -> None:
 
 def _meaning(cards: list[RenderedCard]) -> list[tuple[str, str, str, tuple[str, ...]]]:
     """What a card says, without its uuids and the order of its "Based on" list."""
-    return sorted((c.card_id, c.indicator, c.card["summary"], tuple(sorted(c.suggestion_keys.values())))
-                  for c in cards)
+    return sorted((c.card_id, c.indicator, c.card["summary"], tuple(sorted(c.suggestion_keys.values()))) for c in cards)
 
 
 def _scar(cid: str, severity: str) -> dict[str, Any]:
-    return {"resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{PID}"},
-            "code": concept(MORPHOLOGY, "ice-pick", text="Ice-pick acne scars"),
-            "severity": concept(SNOMED, severity)}
+    return {
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": f"Patient/{PID}"},
+        "code": concept(MORPHOLOGY, "ice-pick", text="Ice-pick acne scars"),
+        "severity": concept(SNOMED, severity),
+    }
 
 
 def _observation(oid: str, code: str, day: str, **value: Any) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": oid, "status": "final", "subject": {"reference": f"Patient/{PID}"},
-            "code": concept(LOINC, code), "effectiveDateTime": day, **value}
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "subject": {"reference": f"Patient/{PID}"},
+        "code": concept(LOINC, code),
+        "effectiveDateTime": day,
+        **value,
+    }
 
 
 SEVERITY_CONFLICT = [_scar("left-cheek", "255604002"), _scar("right-cheek", "24484000")]  # mild, severe
-FITZPATRICK_CONFLICT = [_scar("scar1", "24484000"), _observation("fitz-a", "66555-4", "2026-06-01", valueString="II"),
-                        _observation("fitz-b", "66555-4", "2026-06-01", valueString="V")]
-PREGNANCY_CONFLICT = [_scar("scar1", "6736007"),
-                      _observation("test-a", "82810-3", "2026-11-20", valueCodeableConcept=concept(SNOMED, "77386006")),
-                      _observation("test-b", "82810-3", "2026-11-20", valueCodeableConcept=concept(SNOMED, "60001007"))]
+FITZPATRICK_CONFLICT = [
+    _scar("scar1", "24484000"),
+    _observation("fitz-a", "66555-4", "2026-06-01", valueString="II"),
+    _observation("fitz-b", "66555-4", "2026-06-01", valueString="V"),
+]
+PREGNANCY_CONFLICT = [
+    _scar("scar1", "6736007"),
+    _observation("test-a", "82810-3", "2026-11-20", valueCodeableConcept=concept(SNOMED, "77386006")),
+    _observation("test-b", "82810-3", "2026-11-20", valueCodeableConcept=concept(SNOMED, "60001007")),
+]
 
 
 @DEFECT
@@ -299,13 +339,18 @@ def _skin_of_colour_card(cards: list[RenderedCard]) -> bool:
     return any(c.card_id == "skin-of-colour" for c in cards)
 
 
-@pytest.mark.parametrize(("resources", "safe"), [
-    (SEVERITY_CONFLICT, lambda cards: True),
-    (FITZPATRICK_CONFLICT, _skin_of_colour_card),
-    (PREGNANCY_CONFLICT, lambda cards: retinoid_requests(cards) == []),
-], ids=["scar-severity", "fitzpatrick-same-day", "pregnancy-status-same-day"])
+@pytest.mark.parametrize(
+    ("resources", "safe"),
+    [
+        (SEVERITY_CONFLICT, lambda cards: True),
+        (FITZPATRICK_CONFLICT, _skin_of_colour_card),
+        (PREGNANCY_CONFLICT, lambda cards: retinoid_requests(cards) == []),
+    ],
+    ids=["scar-severity", "fitzpatrick-same-day", "pregnancy-status-same-day"],
+)
 def test_conflicting_records_give_the_same_safe_cards_in_any_order(
-        resources: list[dict[str, Any]], safe: Callable[[list[RenderedCard]], bool]) -> None:
+    resources: list[dict[str, Any]], safe: Callable[[list[RenderedCard]], bool]
+) -> None:
     forwards = ENGINE.evaluate_resources(PID, [RawResource(r, "test") for r in resources], TODAY)
     backwards = ENGINE.evaluate_resources(PID, [RawResource(r, "test") for r in resources[::-1]], TODAY)
     assert _meaning(forwards) == _meaning(backwards)
@@ -317,8 +362,11 @@ def test_conflicting_records_give_the_same_safe_cards_in_any_order(
 
 Mutation = Callable[[Draw, dict[str, Any]], None]
 BAD_DATES = ["26/09/2026", "2026-13-01", "2026-02-30", "yesterday", "2026-09-01T10:00", "2026-9-1", ""]
-DATE_FIELD = {"MedicationStatement": "effectiveDateTime", "MedicationRequest": "authoredOn",
-              "MedicationDispense": "whenHandedOver"}
+DATE_FIELD = {
+    "MedicationStatement": "effectiveDateTime",
+    "MedicationRequest": "authoredOn",
+    "MedicationDispense": "whenHandedOver",
+}
 
 
 def _bad_date(draw: Draw, r: dict[str, Any]) -> None:
@@ -351,7 +399,7 @@ MUTATIONS: dict[str, Mutation] = {
     "unknown element": lambda draw, r: r.update(dose="20 mg"),
     "date not a FHIR date": _bad_date,
     "subject not a Reference": lambda draw, r: r.update(subject=f"Patient/{PID}"),
-    "id not a FHIR id": lambda draw, r: r.update(id=draw(st.sampled_from(["iso 1", "iso_1", "iso\U0001F600"]))),
+    "id not a FHIR id": lambda draw, r: r.update(id=draw(st.sampled_from(["iso 1", "iso_1", "iso\U0001f600"]))),
     "coding not a list": _coding_not_a_list,
     "code not a string": _code_not_a_string,
     "medicationReference not a Reference": _reference_not_an_object,
@@ -362,13 +410,15 @@ def known_to_the_engine(record: PatientRecord, reference: str) -> bool:
     """The record counts: in the isotretinoin exposure, or named as a medication that cannot be
     identified (which R3 asks to confirm when it could be within 6 months)."""
     return any(e.reference == reference for e in record.isotretinoin.evidence) or any(
-        c.evidence.reference == reference for c in record.unidentified_medications)
+        c.evidence.reference == reference for c in record.unidentified_medications
+    )
 
 
 @PROPERTY
 @given(ANY_CASE, st.data())
 def test_no_isotretinoin_record_however_its_medication_is_written_is_ever_ignored(
-        case: Case, data: st.DataObject) -> None:
+    case: Case, data: st.DataObject
+) -> None:
     """Issue "guideline v2": a statement, request or dispense of isotretinoin, broken in any of
     these ways, still counts (the exposure is never "none" because of it), and no 422."""
     written, truth = isotretinoin_use(data.draw, case.today, "bad", fact=True)
@@ -382,8 +432,17 @@ def test_no_isotretinoin_record_however_its_medication_is_written_is_ever_ignore
     ENGINE.evaluate_resources(PID, [RawResource(r, "generated") for r in [*case.resources, *written]], case.today)
 
 
-WRITINGS = ["code", "text", "display only", "contained", "sent alongside", "not available", "R5 medication",
-            "coding as one object", "reference as text"]
+WRITINGS = [
+    "code",
+    "text",
+    "display only",
+    "contained",
+    "sent alongside",
+    "not available",
+    "R5 medication",
+    "coding as one object",
+    "reference as text",
+]
 
 
 def write_medication(resource: dict[str, Any], how: str) -> list[dict[str, Any]]:
@@ -402,8 +461,9 @@ def write_medication(resource: dict[str, Any], how: str) -> list[dict[str, Any]]
         resource["contained"] = [{"resourceType": "Medication", "id": "m", "code": med}]
         resource["medicationReference"] = {"reference": "#m"}
     elif how in ("sent alongside", "reference as text"):
-        resource["medicationReference"] = ({"reference": "Medication/iso-m"} if how == "sent alongside"
-                                           else "Medication/iso-m")
+        resource["medicationReference"] = (
+            {"reference": "Medication/iso-m"} if how == "sent alongside" else "Medication/iso-m"
+        )
         return [{"resourceType": "Medication", "id": "iso-m", "code": med}]
     elif how == "not available":  # no display, no Medication anywhere: cannot be identified
         resource["medicationReference"] = {"reference": "Medication/somewhere-else"}
@@ -433,8 +493,17 @@ def test_isotretinoin_is_read_however_its_medication_is_written(case: Case, data
 
 
 def _reaches(condition: Callable[[Case], bool]) -> None:
-    find(ANY_CASE, condition, settings=settings(max_examples=3000, database=None, phases=[Phase.generate],
-                                               derandomize=True, suppress_health_check=list(HealthCheck)))
+    find(
+        ANY_CASE,
+        condition,
+        settings=settings(
+            max_examples=3000,
+            database=None,
+            phases=[Phase.generate],
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
 
 
 def _laser_punch_out_suggested(case: Case) -> bool:
@@ -449,8 +518,12 @@ def _pregnant_with_scarring(case: Case) -> bool:
 def _isotretinoin_within_6_months_with_scarring(case: Case) -> bool:
     record = ENGINE.record(PID, case.raw(), case.today)
     last = record.isotretinoin.last_dose
-    return (record.scarring is not None and record.isotretinoin.status == "past" and last is not None
-            and plus_months(last, 6) > case.today)
+    return (
+        record.scarring is not None
+        and record.isotretinoin.status == "past"
+        and last is not None
+        and plus_months(last, 6) > case.today
+    )
 
 
 def _fitzpatrick_iv_to_vi_with_scarring(case: Case) -> bool:
@@ -458,9 +531,16 @@ def _fitzpatrick_iv_to_vi_with_scarring(case: Case) -> bool:
     return record.scarring is not None and record.skin_type is not None and record.skin_type.value >= 4
 
 
-@pytest.mark.parametrize("condition", [_laser_punch_out_suggested, _pregnant_with_scarring,
-                                       _isotretinoin_within_6_months_with_scarring,
-                                       _fitzpatrick_iv_to_vi_with_scarring], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        _laser_punch_out_suggested,
+        _pregnant_with_scarring,
+        _isotretinoin_within_6_months_with_scarring,
+        _fitzpatrick_iv_to_vi_with_scarring,
+    ],
+    ids=lambda f: f.__name__[1:],
+)
 def test_the_generator_reaches(condition: Callable[[Case], bool]) -> None:
     _reaches(condition)
 
@@ -488,35 +568,70 @@ def test_a_month_only_authored_on_is_read_as_its_last_day(case: Case) -> None:
 NUMERIC_DATES = [
     ("MedicationStatement", {"effectivePeriod": {"end": 20260926}}),
     ("MedicationStatement", {"effectiveDateTime": 20260926}),
-    ("MedicationDispense", {"whenHandedOver": 20260901, "daysSupply": {"value": 30, "unit": "days",
-                                                                         "system": UCUM, "code": "d"}}),
-    ("MedicationRequest", {"intent": "order", "authoredOn": 20260301, "dosageInstruction": [
-        {"timing": {"repeat": {"boundsPeriod": {"end": 20260926}}}}]}),
+    (
+        "MedicationDispense",
+        {"whenHandedOver": 20260901, "daysSupply": {"value": 30, "unit": "days", "system": UCUM, "code": "d"}},
+    ),
+    (
+        "MedicationRequest",
+        {
+            "intent": "order",
+            "authoredOn": 20260301,
+            "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"end": 20260926}}}}],
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("kind", "dates"), NUMERIC_DATES, ids=[
-    "statement-effectivePeriod.end", "statement-effectiveDateTime", "dispense-whenHandedOver",
-    "request-authoredOn-and-boundsPeriod.end"])
-def test_a_number_in_a_date_element_of_an_isotretinoin_record_is_an_unknown_date(kind: str,
-                                                                                 dates: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "dates"),
+    NUMERIC_DATES,
+    ids=[
+        "statement-effectivePeriod.end",
+        "statement-effectiveDateTime",
+        "dispense-whenHandedOver",
+        "request-authoredOn-and-boundsPeriod.end",
+    ],
+)
+def test_a_number_in_a_date_element_of_an_isotretinoin_record_is_an_unknown_date(
+    kind: str, dates: dict[str, Any]
+) -> None:
     """Never read as a 1970 Unix time (which would end the 6-month window decades early)."""
-    resource = {"resourceType": kind, "id": "iso1", "status": "completed", "subject": {"reference": f"Patient/{PID}"},
-                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197843"}],
-                                              "text": "isotretinoin 20 MG Oral Capsule"}, **dates}
+    resource = {
+        "resourceType": kind,
+        "id": "iso1",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{PID}"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": "197843"}],
+            "text": "isotretinoin 20 MG Oral Capsule",
+        },
+        **dates,
+    }
     exposure = ENGINE.record(PID, [RawResource(resource, "test")], date(2026, 11, 26)).isotretinoin
     assert exposure.status == "unknown", exposure
 
 
 def _isotretinoin(kind: str, rid: str, status: str, **dates: Any) -> dict[str, Any]:
-    return {"resourceType": kind, "id": rid, "status": status, "subject": {"reference": f"Patient/{PID}"},
-            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197843"}]}, **dates}
+    return {
+        "resourceType": kind,
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{PID}"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197843"}]},
+        **dates,
+    }
 
 
 def test_more_isotretinoin_records_never_make_the_exposure_less_cautious() -> None:
     open_ended = _isotretinoin("MedicationStatement", "ms-open", "stopped", effectivePeriod={"start": "2024-01-10"})
-    dispense = _isotretinoin("MedicationDispense", "md1", "completed", whenHandedOver="2024-02-01",
-                             daysSupply={"value": 30, "unit": "days", "system": UCUM, "code": "d"})
+    dispense = _isotretinoin(
+        "MedicationDispense",
+        "md1",
+        "completed",
+        whenHandedOver="2024-02-01",
+        daysSupply={"value": 30, "unit": "days", "system": UCUM, "code": "d"},
+    )
     alone = ENGINE.record(PID, [RawResource(open_ended, "test")], TODAY).isotretinoin
     both = ENGINE.record(PID, [RawResource(r, "test") for r in (open_ended, dispense)], TODAY).isotretinoin
     assert alone.status == "unknown"

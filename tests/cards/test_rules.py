@@ -18,10 +18,15 @@ def cards(engine: Engine, *resources: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 def pregnancy_status(answer: str, when: str) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": f"preg-{when}", "status": "final",
-            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": when,
-            "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
-            "valueCodeableConcept": {"coding": [{"system": SCT, "code": answer}]}}
+    return {
+        "resourceType": "Observation",
+        "id": f"preg-{when}",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+        "valueCodeableConcept": {"coding": [{"system": SCT, "code": answer}]},
+    }
 
 
 def test_r3_current_course_with_a_planned_end_gives_the_date(engine: Engine) -> None:
@@ -41,8 +46,11 @@ def test_r5_old_positive_pregnancy_test_is_not_a_current_pregnancy(engine: Engin
     """42 weeks after a positive test the pregnancy is over: no R5, but no reassurance either."""
     result = cards(engine, icepick_scar(), pregnancy_status("77386006", "2023-05-01"))
     assert "pregnancy" not in result
-    retinoid = [s for s in result["treatment-plan-ice-pick"]["suggestions"]
-                if s["actions"][0]["resource"]["resourceType"] == "MedicationRequest"]
+    retinoid = [
+        s
+        for s in result["treatment-plan-ice-pick"]["suggestions"]
+        if s["actions"][0]["resource"]["resourceType"] == "MedicationRequest"
+    ]
     assert retinoid[0]["label"].endswith("; confirm not pregnant")
 
 
@@ -66,22 +74,29 @@ def test_r1_hypertrophic_scars_are_referred_not_asked_for_a_type(engine: Engine)
     scar["code"] = {"coding": [{"system": MORPHOLOGY, "code": "hypertrophic"}]}
     result = cards(engine, scar)
     assert set(result) == {"treatment-plan-hypertrophic"}
-    codes = [s["actions"][0]["resource"].get("code", {}).get("coding", [{}])[0].get("code")
-             for s in result["treatment-plan-hypertrophic"]["suggestions"]]
+    codes = [
+        s["actions"][0]["resource"].get("code", {}).get("coding", [{}])[0].get("code")
+        for s in result["treatment-plan-hypertrophic"]["suggestions"]
+    ]
     assert "dermatology-referral" in codes and "tca-cross" not in codes
 
 
 def test_r1_resolved_scarring_gets_no_cards(engine: Engine) -> None:
     scar = icepick_scar()
-    scar["clinicalStatus"] = {"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}
+    scar["clinicalStatus"] = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]
+    }
     assert cards(engine, scar) == {}
 
 
 def test_temporal_in_a_label_is_not_oral(engine: Engine) -> None:
     """Whole words: a topical retinoid applied to the temporal area is still topical."""
-    use = {"resourceType": "MedicationStatement", "id": "t", "status": "active",
-           "subject": {"reference": "Patient/p1"},
-           "medicationCodeableConcept": {"text": "tretinoin 0.05% cream, temporal area"}}
+    use = {
+        "resourceType": "MedicationStatement",
+        "id": "t",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "tretinoin 0.05% cream, temporal area"},
+    }
     plan = cards(engine, icepick_scar(), use)["treatment-plan-ice-pick"]
     assert "Topical retinoid already in use" in plan["detail"]

@@ -111,5 +111,3 @@ def test_resource_ids_are_unique_across_fixtures() -> None:
             key = f"{entry['resource']['resourceType']}/{entry['resource']['id']}"
             assert key not in seen, f"{key} is in both {seen.get(key)} and {path.name}"
             seen[key] = path.name
-
-

@@ -37,8 +37,11 @@ def test_patient_view_returns_plan_and_isotretinoin_warning(client: FlaskClient)
     assert "2027-03-26" in summaries["warning"]
     assert "TCA CROSS" in summaries["info"]
     plan = next(c for c in cards if c["indicator"] == "info")
-    ordered = {s["actions"][0]["resource"]["code"]["coding"][0]["code"]
-               for s in plan["suggestions"] if s["actions"][0]["resource"]["resourceType"] == "ServiceRequest"}
+    ordered = {
+        s["actions"][0]["resource"]["code"]["coding"][0]["code"]
+        for s in plan["suggestions"]
+        if s["actions"][0]["resource"]["resourceType"] == "ServiceRequest"
+    }
     assert {"tca-cross", "punch-excision", "punch-grafting"} <= ordered
     assert "laser-punch-out" not in ordered
     withheld = "Laser punch-out (focal fully ablative CO2 or Er:YAG laser): isotretinoin within the last 6 months"
@@ -79,12 +82,16 @@ def test_schema_violations_are_400_with_field_level_messages(client: FlaskClient
 
 
 def test_fhir_authorization_without_fhir_server_is_400(client: FlaskClient) -> None:
-    auth = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
-            "scope": "patient/*.read", "subject": "cds-service"}
+    auth = {
+        "access_token": "secret-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
     response = client.post(SERVICE_URL, json=hook_request(icepick_scar(), fhirAuthorization=auth))
     assert response.status_code == 400
-    assert response.get_json()["errors"]["fhirServer"] == [
-        "fhirServer is required when fhirAuthorization is present."]
+    assert response.get_json()["errors"]["fhirServer"] == ["fhirServer is required when fhirAuthorization is present."]
 
 
 def test_patient_id_that_is_not_a_fhir_id_is_400(client: FlaskClient) -> None:
@@ -124,8 +131,9 @@ def test_wrong_content_type_is_415(client: FlaskClient) -> None:
 
 
 def test_fhir_json_content_type_is_accepted(client: FlaskClient) -> None:
-    response = client.post(SERVICE_URL, data=json.dumps(hook_request(icepick_scar())),
-                           content_type="application/fhir+json; charset=utf-8")
+    response = client.post(
+        SERVICE_URL, data=json.dumps(hook_request(icepick_scar())), content_type="application/fhir+json; charset=utf-8"
+    )
     assert response.status_code == 200
 
 
@@ -135,8 +143,10 @@ def test_body_over_the_limit_is_413(settings: Settings) -> None:
     body["prefetch"]["patient"]["text"] = {"status": "generated", "div": "x" * 5000}
     response = client.post(SERVICE_URL, json=body)
     assert response.status_code == 413
-    assert response.get_json() == {"error": "payload-too-large",
-                                   "message": "The body is larger than the limit of 2000 bytes."}
+    assert response.get_json() == {
+        "error": "payload-too-large",
+        "message": "The body is larger than the limit of 2000 bytes.",
+    }
 
 
 def test_an_unreadable_isotretinoin_end_date_is_a_warning_naming_the_record(client: FlaskClient) -> None:
@@ -151,15 +161,21 @@ def test_an_unreadable_isotretinoin_end_date_is_a_warning_naming_the_record(clie
     assert warning["summary"].startswith("Isotretinoin on record with no last dose date: confirm it")
     assert "MedicationStatement/iso1" in warning["detail"]
     assert "could not read effectivePeriod.end: not a valid FHIR date or time" in warning["detail"]
-    assert "Laser punch-out (focal fully ablative CO2 or Er:YAG laser): isotretinoin within the last 6 months, " \
-           "or last dose unknown (R3)" in plan["detail"]
+    assert (
+        "Laser punch-out (focal fully ablative CO2 or Er:YAG laser): isotretinoin within the last 6 months, "
+        "or last dose unknown (R3)" in plan["detail"]
+    )
 
 
 def test_invalid_resource_the_rules_do_not_read_is_ignored(client: FlaskClient) -> None:
     """Select, then validate: an irrelevant broken resource does not block advice."""
-    unrelated = {"resourceType": "Condition", "id": "htn", "subject": {"reference": "Patient/p1"},
-                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
-                 "onsetDateTime": "yesterday"}
+    unrelated = {
+        "resourceType": "Condition",
+        "id": "htn",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+        "onsetDateTime": "yesterday",
+    }
     response = client.post(SERVICE_URL, json=hook_request(icepick_scar(), unrelated))
     assert response.status_code == 200
     assert len(response.get_json()["cards"]) == 1
@@ -212,11 +228,14 @@ def test_request_with_no_prefetch_at_all_is_412_not_a_crash(client: FlaskClient)
 
 
 def test_cors_preflight_from_the_sandbox(client: FlaskClient) -> None:
-    response = client.options(SERVICE_URL, headers={
-        "Origin": "https://sandbox.cds-hooks.org",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type",
-    })
+    response = client.options(
+        SERVICE_URL,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
@@ -249,10 +268,13 @@ def test_patient_view_response_has_no_null_or_empty_fields(client: FlaskClient) 
     assert "null" not in text and '""' not in text and "[]" not in text and "{}" not in text
 
 
-def test_a_record_of_another_patient_without_a_scar_of_this_one_keeps_the_service_silent(
-        client: FlaskClient) -> None:
+def test_a_record_of_another_patient_without_a_scar_of_this_one_keeps_the_service_silent(client: FlaskClient) -> None:
     """GUIDELINE §1: no acne scarring, no cards; a foreign record that is no scar changes nothing."""
-    other = {"resourceType": "Condition", "id": "preg", "subject": {"reference": "Patient/someone-else"},
-             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]}}
+    other = {
+        "resourceType": "Condition",
+        "id": "preg",
+        "subject": {"reference": "Patient/someone-else"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]},
+    }
     response = client.post(SERVICE_URL, json=hook_request(other))
     assert response.status_code == 200 and response.get_json() == {"cards": []}

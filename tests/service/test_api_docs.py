@@ -27,8 +27,9 @@ def test_docs_redirects_to_the_page_and_serves_its_files(client: FlaskClient) ->
 def test_the_docs_need_no_token_when_auth_is_required(settings: Settings) -> None:
     """A browser sends no JWT: like /openapi.yaml, the page and its files are open."""
     issuers = json.dumps([{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks"}])
-    secured = dataclasses.replace(settings, auth_mode="required", auth_issuers=issuers,
-                                  public_base_urls=("http://localhost",))  # required with auth (issue 15)
+    secured = dataclasses.replace(
+        settings, auth_mode="required", auth_issuers=issuers, public_base_urls=("http://localhost",)
+    )  # required with auth (issue 15)
     secured_client = create_app(secured).test_client()
     assert secured_client.get("/cds-services").status_code == 401
     assert secured_client.get("/docs").status_code == 308

@@ -38,14 +38,18 @@ def test_required_auth_without_public_base_url_refuses_to_start(settings: Settin
 
 
 def test_bad_auth_settings_are_refused_at_start() -> None:
-    for env, named in [({"AUTH_ALGORITHMS": "HS256"}, "AUTH_ALGORITHMS='HS256'"),
-                       ({"AUTH_MODE": "maybe"}, "AUTH_MODE='maybe'"),
-                       ({"AUTH_MAX_TOKEN_LIFETIME": "0"}, "AUTH_MAX_TOKEN_LIFETIME='0'"),
-                       ({"PUBLIC_BASE_URL": "cds.hospital.org"}, "PUBLIC_BASE_URL='cds.hospital.org'")]:
+    for env, named in [
+        ({"AUTH_ALGORITHMS": "HS256"}, "AUTH_ALGORITHMS='HS256'"),
+        ({"AUTH_MODE": "maybe"}, "AUTH_MODE='maybe'"),
+        ({"AUTH_MAX_TOKEN_LIFETIME": "0"}, "AUTH_MAX_TOKEN_LIFETIME='0'"),
+        ({"PUBLIC_BASE_URL": "cds.hospital.org"}, "PUBLIC_BASE_URL='cds.hospital.org'"),
+    ]:
         with pytest.raises(SettingsError, match=named):
             Settings.from_env(env)
     assert Settings.from_env({"PUBLIC_BASE_URL": "https://a.example/, https://b.example"}).public_base_urls == (
-        "https://a.example", "https://b.example")
+        "https://a.example",
+        "https://b.example",
+    )
 
 
 def test_issuers_file_that_cannot_be_read_is_named(settings: Settings, tmp_path: Path) -> None:
@@ -53,28 +57,43 @@ def test_issuers_file_that_cannot_be_read_is_named(settings: Settings, tmp_path:
         create_app(replace(settings, auth_mode="required", auth_issuers_file=str(tmp_path / "nope.yaml")))
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"iss": ISSUER, "jwks_file": "missing.json"}, "jwks_file .*missing.json' cannot be read"),
-    ({"iss": ISSUER, "jwks_file": "private.json"}, "holds a private key"),
-    ({"iss": ISSUER, "jwks_file": "garbage.json"}, "is not a usable JWK Set"),
-    ({"iss": ISSUER, "jwks_url": "file:///etc/passwd"}, "is not an http\\(s\\) URL"),
-    ({"iss": ISSUER, "jku_allowed": "https://ehr.example/jwks"}, "jku_allowed must be a list of strings"),
-    ({"iss": ISSUER, "jku_allowed": ["https://ehr.example/jwks"], "fhir_servers": ["ehr.example/fhir"]},
-     "fhir_servers: 'ehr.example/fhir' is not a FHIR base URL"),
-    ({"iss": ISSUER, "jwks_uri": "https://ehr.example/jwks"}, "unknown field\\(s\\) jwks_uri"),
-], ids=["missing-jwks-file", "private-key", "not-a-jwks", "file-url", "jku-not-a-list", "bad-fhir-server",
-        "misspelt-field"])
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"iss": ISSUER, "jwks_file": "missing.json"}, "jwks_file .*missing.json' cannot be read"),
+        ({"iss": ISSUER, "jwks_file": "private.json"}, "holds a private key"),
+        ({"iss": ISSUER, "jwks_file": "garbage.json"}, "is not a usable JWK Set"),
+        ({"iss": ISSUER, "jwks_url": "file:///etc/passwd"}, "is not an http\\(s\\) URL"),
+        ({"iss": ISSUER, "jku_allowed": "https://ehr.example/jwks"}, "jku_allowed must be a list of strings"),
+        (
+            {"iss": ISSUER, "jku_allowed": ["https://ehr.example/jwks"], "fhir_servers": ["ehr.example/fhir"]},
+            "fhir_servers: 'ehr.example/fhir' is not a FHIR base URL",
+        ),
+        ({"iss": ISSUER, "jwks_uri": "https://ehr.example/jwks"}, "unknown field\\(s\\) jwks_uri"),
+    ],
+    ids=[
+        "missing-jwks-file",
+        "private-key",
+        "not-a-jwks",
+        "file-url",
+        "jku-not-a-list",
+        "bad-fhir-server",
+        "misspelt-field",
+    ],
+)
 def test_a_broken_issuer_entry_stops_the_boot_naming_it(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
-    (tmp_path / "private.json").write_text(json.dumps({"keys": [
-        {**ECAlgorithm.to_jwk(EC_KEY, as_dict=True), "kid": "k"}]}))
+    (tmp_path / "private.json").write_text(
+        json.dumps({"keys": [{**ECAlgorithm.to_jwk(EC_KEY, as_dict=True), "kid": "k"}]})
+    )
     (tmp_path / "garbage.json").write_text("{not json")
     (tmp_path / "issuers.yaml").write_text(json.dumps([entry]))
     with pytest.raises(AuthConfigError, match=message):
         load_issuers(str(tmp_path / "issuers.yaml"), None)
 
 
-def test_a_relative_jwks_file_is_read_from_the_issuers_files_folder(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_jwks_file_is_read_from_the_issuers_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # not the folder of the file
     issuers = load_issuers(str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"), None)
     keys = issuers[SANDBOX_ISS].keys
@@ -88,8 +107,16 @@ def test_database_down_during_the_replay_check_is_503(settings: Settings, tmp_pa
 
     issuers = dev_token.init(tmp_path / "issuer")
     down = f"postgresql+psycopg://cds@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
-    app = create_app(replace(settings, auth_mode="required", auth_issuers_file=str(issuers),
-                             public_base_urls=("http://localhost",), database_url=down, migrate_on_start=False))
+    app = create_app(
+        replace(
+            settings,
+            auth_mode="required",
+            auth_issuers_file=str(issuers),
+            public_base_urls=("http://localhost",),
+            database_url=down,
+            migrate_on_start=False,
+        )
+    )
     bearer = dev_token.token("http://localhost/cds-services", tmp_path / "issuer")
     response = app.test_client().get("/cds-services", headers={"Authorization": f"Bearer {bearer}"})
     assert response.status_code == 503

@@ -43,15 +43,23 @@ def test_the_date_decides(bundle: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "[INFO] Isotretinoin last dose 2026-09-26: the 6-month consensus wait has passed" in capsys.readouterr().out
 
 
-def test_an_unreadable_date_is_said_in_the_cards_not_refused(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreadable_date_is_said_in_the_cards_not_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """GUIDELINE §1 (v2): an isotretinoin end date that cannot be read is an unknown last dose,
     and the card names the record and what could not be read; never an error, never silence."""
     broken = isotretinoin_statement()
     broken["effectivePeriod"]["end"] = "last autumn"
     path = tmp_path / "broken.json"
-    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
-                                "entry": [{"resource": icepick_scar()}, {"resource": broken}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": icepick_scar()}, {"resource": broken}],
+            }
+        )
+    )
     assert main(["evaluate", str(path), "--today", "2026-11-26"]) == 0
     out = capsys.readouterr().out
     assert "[WARNING] Isotretinoin on record with no last dose date" in out
@@ -60,8 +68,9 @@ def test_an_unreadable_date_is_said_in_the_cards_not_refused(tmp_path: Path,
 
 def test_console_script_is_installed(bundle: Path) -> None:
     exe = Path(sys.executable).parent / "acne-scar-cds"
-    done = subprocess.run([str(exe), "evaluate", str(bundle), "--today", "2026-11-26"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(exe), "evaluate", str(bundle), "--today", "2026-11-26"], capture_output=True, text=True, check=True
+    )
     assert "[INFO] Ice-pick acne scars" in done.stdout
 
 
@@ -90,6 +99,10 @@ def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_python_dash_m_service_is_the_same_command(bundle: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "service", "evaluate", str(bundle), "--today", "2026-11-26"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "evaluate", str(bundle), "--today", "2026-11-26"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "[WARNING] Isotretinoin last dose 2026-09-26" in done.stdout

@@ -46,8 +46,11 @@ SEARCH_KEYS = ("medicationStatements", "medicationRequests", "medicationDispense
 ORDER_SIGN = "/cds-services/acne-scar-order-sign"
 ORDER_SELECT = "/cds-services/acne-scar-order-select"
 ORDERS = FIXTURES / "orders"
-SERVICES = {"acne-scar-treatment": "patient-view", "acne-scar-order-select": "order-select",
-            "acne-scar-order-sign": "order-sign"}
+SERVICES = {
+    "acne-scar-treatment": "patient-view",
+    "acne-scar-order-select": "order-select",
+    "acne-scar-order-sign": "order-sign",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +66,14 @@ def pointer(*parts: str) -> str:
 def validator(spec: dict[str, Any], ref: str) -> Draft202012Validator:
     """A validator for the schema at `ref` (a pointer into the spec), components resolved."""
     registry = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(spec))
-    return Draft202012Validator({"$ref": SPEC_URI + ref}, registry=registry,
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        {"$ref": SPEC_URI + ref}, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
-def response_validator(spec: dict[str, Any], path: str, method: str, status: int,
-                       media: str = "application/json") -> Draft202012Validator:
+def response_validator(
+    spec: dict[str, Any], path: str, method: str, status: int, media: str = "application/json"
+) -> Draft202012Validator:
     """The validator for the body the spec declares for this path, method and status."""
     response = spec["paths"][path][method]["responses"][str(status)]  # KeyError: undocumented
     where = ("paths", path, method, "responses", str(status))
@@ -137,8 +142,7 @@ def test_repo_root_openapi_is_the_served_file() -> None:
 NOT_YET_IN_CONTRACT: frozenset[str] = frozenset()
 
 
-def test_every_route_of_the_app_is_in_the_contract(client: FlaskClient,
-                                                    spec: dict[str, Any]) -> None:
+def test_every_route_of_the_app_is_in_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
     routes = {
         rule.rule.replace("<service_id>", "{id}").replace("<path:path>", "{path}")
         for rule in client.application.url_map.iter_rules()
@@ -167,8 +171,7 @@ def test_health_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) 
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/fhir+json"])
-def test_patient_view_cards_follow_the_contract(client: FlaskClient, spec: dict[str, Any],
-                                                content_type: str) -> None:
+def test_patient_view_cards_follow_the_contract(client: FlaskClient, spec: dict[str, Any], content_type: str) -> None:
     request = ice_pick_request()
     request_schema = validator(spec, pointer("components", "schemas", "HookRequest"))
     assert errors_of(request_schema, request) == []
@@ -181,8 +184,10 @@ def test_patient_view_cards_follow_the_contract(client: FlaskClient, spec: dict[
     assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), body) == []
 
 
-@pytest.mark.parametrize("name, path", [("PatientViewRequest", SERVICE), ("OrderSignRequest", ORDER_SIGN),
-                                        ("OrderSelectRequest", ORDER_SELECT)])
+@pytest.mark.parametrize(
+    "name, path",
+    [("PatientViewRequest", SERVICE), ("OrderSignRequest", ORDER_SIGN), ("OrderSelectRequest", ORDER_SELECT)],
+)
 def test_the_contracts_example_request_is_answered_with_cards(
     client: FlaskClient, spec: dict[str, Any], name: str, path: str
 ) -> None:
@@ -227,15 +232,24 @@ def test_order_hook_cards_follow_the_contract(client: FlaskClient, spec: dict[st
         assert "delete" in types
 
 
-@pytest.mark.parametrize("change, field", [
-    pytest.param(lambda r: r["context"].pop("selections"), "selections", id="order-select without selections"),
-    pytest.param(lambda r: r["context"].update(selections=[]), "selections", id="empty selections"),
-    pytest.param(lambda r: r["context"].update(draftOrders={"resourceType": "List"}), "draftOrders",
-                 id="draftOrders not a Bundle"),
-    pytest.param(lambda r: r["context"]["draftOrders"]["entry"][0]["resource"].pop("id"), "draftOrders",
-                 id="draft without id"),
-    pytest.param(lambda r: r["context"].pop("draftOrders"), "draftOrders", id="no draftOrders"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        pytest.param(lambda r: r["context"].pop("selections"), "selections", id="order-select without selections"),
+        pytest.param(lambda r: r["context"].update(selections=[]), "selections", id="empty selections"),
+        pytest.param(
+            lambda r: r["context"].update(draftOrders={"resourceType": "List"}),
+            "draftOrders",
+            id="draftOrders not a Bundle",
+        ),
+        pytest.param(
+            lambda r: r["context"]["draftOrders"]["entry"][0]["resource"].pop("id"),
+            "draftOrders",
+            id="draft without id",
+        ),
+        pytest.param(lambda r: r["context"].pop("draftOrders"), "draftOrders", id="no draftOrders"),
+    ],
+)
 def test_the_request_schema_refuses_what_the_order_services_refuse(
     client: FlaskClient, spec: dict[str, Any], change: Any, field: str
 ) -> None:
@@ -250,20 +264,22 @@ def test_the_request_schema_refuses_what_the_order_services_refuse(
     assert field in response.get_json()["errors"]["context"]
 
 
-@pytest.mark.parametrize("name, ref", [
-    ("Discovery", ("paths", "/cds-services", "get", "responses", "200")),
-    ("PatientViewRequest", ("components", "schemas", "HookRequest")),
-    ("PatientViewResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
-    ("OrderSignRequest", ("components", "schemas", "HookRequest")),
-    ("OrderSelectRequest", ("components", "schemas", "HookRequest")),
-    ("OrderSignResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
-    ("FeedbackAccepted", ("components", "schemas", "FeedbackRequest")),
-    ("FeedbackOverridden", ("components", "schemas", "FeedbackRequest")),
-    ("FeedbackOverriddenNoReason", ("components", "schemas", "FeedbackRequest")),
-    ("FeedbackReport", ("paths", REPORT, "get", "responses", "200")),
-])
-def test_the_contracts_examples_follow_its_schemas(spec: dict[str, Any], name: str,
-                                                   ref: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "name, ref",
+    [
+        ("Discovery", ("paths", "/cds-services", "get", "responses", "200")),
+        ("PatientViewRequest", ("components", "schemas", "HookRequest")),
+        ("PatientViewResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
+        ("OrderSignRequest", ("components", "schemas", "HookRequest")),
+        ("OrderSelectRequest", ("components", "schemas", "HookRequest")),
+        ("OrderSignResponse", ("paths", HOOK_PATH, "post", "responses", "200")),
+        ("FeedbackAccepted", ("components", "schemas", "FeedbackRequest")),
+        ("FeedbackOverridden", ("components", "schemas", "FeedbackRequest")),
+        ("FeedbackOverriddenNoReason", ("components", "schemas", "FeedbackRequest")),
+        ("FeedbackReport", ("paths", REPORT, "get", "responses", "200")),
+    ],
+)
+def test_the_contracts_examples_follow_its_schemas(spec: dict[str, Any], name: str, ref: tuple[str, ...]) -> None:
     if ref[0] == "paths":
         ref = (*ref, "content", "application/json", "schema")
     example = spec["components"]["examples"][name]["value"]
@@ -282,8 +298,9 @@ def contract_examples() -> list[tuple[str, tuple[str, ...], Any]]:
             for name, example in obj.get("examples", {}).items():
                 if "$ref" in example:
                     example = named[example["$ref"].rsplit("/", 1)[-1]]
-                cases.append((f"{' '.join(where[1:])} {media} {name}",
-                              (*where, "content", media, "schema"), example["value"]))
+                cases.append(
+                    (f"{' '.join(where[1:])} {media} {name}", (*where, "content", media, "schema"), example["value"])
+                )
 
     for path, item in spec["paths"].items():
         for method, operation in item.items():
@@ -300,25 +317,26 @@ def contract_examples() -> list[tuple[str, tuple[str, ...], Any]]:
     return cases
 
 
-@pytest.mark.parametrize("where, example", [pytest.param(ref, value, id=name)
-                                             for name, ref, value in contract_examples()])
-def test_every_example_follows_its_schema(spec: dict[str, Any], where: tuple[str, ...],
-                                          example: Any) -> None:
+@pytest.mark.parametrize(
+    "where, example", [pytest.param(ref, value, id=name) for name, ref, value in contract_examples()]
+)
+def test_every_example_follows_its_schema(spec: dict[str, Any], where: tuple[str, ...], example: Any) -> None:
     """Integrators copy the examples and fuzzers seed from them: each must be valid."""
     assert errors_of(validator(spec, pointer(*where)), example) == []
 
 
-@pytest.mark.parametrize("change, broken", [
-    (lambda c: c.update(summary="x" * 140), "summary"),
-    (lambda c: c.update(detail=None), "detail"),
-    (lambda c: c.pop("selectionBehavior"), "selectionBehavior"),
-    (lambda c: c.update(indicator="hint"), "indicator"),
-    (lambda c: c["links"][0].update(appContext="x"), "links/0"),
-    (lambda c: c.update(selectionBehavior="at-most-one",
-                        suggestions=[c["suggestions"][0]] * 2), "suggestions"),
-])
-def test_the_card_schema_rejects_what_cds_clients_reject(spec: dict[str, Any], change: Any,
-                                                         broken: str) -> None:
+@pytest.mark.parametrize(
+    "change, broken",
+    [
+        (lambda c: c.update(summary="x" * 140), "summary"),
+        (lambda c: c.update(detail=None), "detail"),
+        (lambda c: c.pop("selectionBehavior"), "selectionBehavior"),
+        (lambda c: c.update(indicator="hint"), "indicator"),
+        (lambda c: c["links"][0].update(appContext="x"), "links/0"),
+        (lambda c: c.update(selectionBehavior="at-most-one", suggestions=[c["suggestions"][0]] * 2), "suggestions"),
+    ],
+)
+def test_the_card_schema_rejects_what_cds_clients_reject(spec: dict[str, Any], change: Any, broken: str) -> None:
     """A card breaking a CDS Hooks rule fails the contract, so contract tests catch it."""
     card = spec["components"]["examples"]["PatientViewResponse"]["value"]["cards"][0]
     card = copy.deepcopy(card)
@@ -331,32 +349,38 @@ def test_the_card_schema_rejects_what_cds_clients_reject(spec: dict[str, Any], c
 # ----- errors ------------------------------------------------------------------------------
 
 ERROR_CASES = {
-    "malformed JSON": (
-        lambda c: c.post(SERVICE, data="{", content_type="application/json"),
-        400, "invalid-request"),
+    "malformed JSON": (lambda c: c.post(SERVICE, data="{", content_type="application/json"), 400, "invalid-request"),
     "breaks CDS Hooks": (
-        lambda c: c.post(SERVICE, json={"hook": "patient-view", "hookInstance": "x",
-                                        "context": {"userId": "Practitioner/1"}}),
-        400, "invalid-request"),
+        lambda c: c.post(
+            SERVICE, json={"hook": "patient-view", "hookInstance": "x", "context": {"userId": "Practitioner/1"}}
+        ),
+        400,
+        "invalid-request",
+    ),
     "unknown service": (
         lambda c: c.post("/cds-services/no-such-service", json=ice_pick_request()),
-        404, "unknown-service"),
-    "missing prefetch, no fhirServer": (
-        lambda c: c.post(SERVICE, json=patient_view()),
-        412, "prefetch-unavailable"),
+        404,
+        "unknown-service",
+    ),
+    "missing prefetch, no fhirServer": (lambda c: c.post(SERVICE, json=patient_view()), 412, "prefetch-unavailable"),
     "missing prefetch, a fhirServer not allowed": (
         lambda c: c.post(SERVICE, json={**patient_view(), "fhirServer": "https://fhir.elsewhere.example/r4"}),
-        412, "prefetch-unavailable"),
-    "text/plain": (
-        lambda c: c.post(SERVICE, data="{}", content_type="text/plain"),
-        415, "unsupported-media-type"),
+        412,
+        "prefetch-unavailable",
+    ),
+    "text/plain": (lambda c: c.post(SERVICE, data="{}", content_type="text/plain"), 415, "unsupported-media-type"),
     "order-select without selections": (
         lambda c: c.post(ORDER_SELECT, json=without(order_fixture("retinoid-pregnant"), "context", "selections")),
-        400, "invalid-request"),
+        400,
+        "invalid-request",
+    ),
     "order-sign without serviceRequests, no fhirServer": (
-        lambda c: c.post(ORDER_SIGN, json=without(order_fixture("ablative-after-isotretinoin"),
-                                                  "prefetch", "serviceRequests")),
-        412, "prefetch-unavailable"),
+        lambda c: c.post(
+            ORDER_SIGN, json=without(order_fixture("ablative-after-isotretinoin"), "prefetch", "serviceRequests")
+        ),
+        412,
+        "prefetch-unavailable",
+    ),
 }
 
 
@@ -373,8 +397,7 @@ def invalid_draft(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))
-def test_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, Any],
-                                           case: str) -> None:
+def test_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, Any], case: str) -> None:
     send, status, code = ERROR_CASES[case]
     response = send(client)
     assert response.status_code == status, response.get_data(as_text=True)
@@ -385,8 +408,9 @@ def test_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, 
 
 
 def test_field_errors_name_the_fields(client: FlaskClient) -> None:
-    response = client.post(SERVICE, json={"hook": "patient-view", "hookInstance": "x",
-                                          "context": {"userId": "Practitioner/1"}})
+    response = client.post(
+        SERVICE, json={"hook": "patient-view", "hookInstance": "x", "context": {"userId": "Practitioner/1"}}
+    )
     errors = response.get_json()["errors"]
     assert set(errors) == {"hookInstance", "context"}
     assert set(errors["context"]) == {"patientId"}
@@ -396,8 +420,11 @@ def test_412_names_every_missing_prefetch_key(client: FlaskClient) -> None:
     body = patient_view(patient={"resourceType": "Patient", "id": "p1"})
     missing = client.post(SERVICE, json=body).get_json()["missing"]
     assert {m["key"] for m in missing} == {"conditions", *SEARCH_KEYS}
-    assert {"key": "conditions", "query": "Condition?patient=p1",
-            "reason": "not prefetched and no fhirServer to fetch it from"} in missing
+    assert {
+        "key": "conditions",
+        "query": "Condition?patient=p1",
+        "reason": "not prefetched and no fhirServer to fetch it from",
+    } in missing
 
 
 def test_405_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
@@ -426,9 +453,14 @@ def feedback_request_errors(spec: dict[str, Any], body: Any) -> list[str]:
 
 def test_feedback_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
     cards = issue_cards(client)
-    body = {"feedback": [accepted(cards["info"]),
-                         overridden(cards["warning"], cards["warning"]["overrideReasons"][0]["code"],
-                                    comment="Discussed with the patient.")]}
+    body = {
+        "feedback": [
+            accepted(cards["info"]),
+            overridden(
+                cards["warning"], cards["warning"]["overrideReasons"][0]["code"], comment="Discussed with the patient."
+            ),
+        ]
+    }
     assert feedback_request_errors(spec, body) == []
     schema = response_validator(spec, FEEDBACK_PATH, "post", 200)
 
@@ -446,42 +478,68 @@ def test_feedback_follows_the_contract(client: FlaskClient, spec: dict[str, Any]
 FEEDBACK_ERROR_CASES = {
     "malformed JSON": (
         lambda c, cards: c.post(FEEDBACK, data="{", content_type="application/json"),
-        400, "invalid-request"),
+        400,
+        "invalid-request",
+    ),
     "feedback not a list": (
         lambda c, cards: c.post(FEEDBACK, json={"feedback": {"card": cards["info"]["uuid"]}}),
-        400, "invalid-request"),
+        400,
+        "invalid-request",
+    ),
     "item fields": (
-        lambda c, cards: c.post(FEEDBACK, json={"feedback": [
-            overridden(cards["warning"]), dict(accepted(cards["info"]), acceptedSuggestions=[])]}),
-        400, "invalid-request"),
+        lambda c, cards: c.post(
+            FEEDBACK,
+            json={"feedback": [overridden(cards["warning"]), dict(accepted(cards["info"]), acceptedSuggestions=[])]},
+        ),
+        400,
+        "invalid-request",
+    ),
     "unknown service": (
-        lambda c, cards: c.post("/cds-services/no-such-service/feedback",
-                                json={"feedback": [overridden(cards["warning"])]}),
-        404, "unknown-service"),
-    "GET": (
-        lambda c, cards: c.get(FEEDBACK),
-        405, "method-not-allowed"),
+        lambda c, cards: c.post(
+            "/cds-services/no-such-service/feedback", json={"feedback": [overridden(cards["warning"])]}
+        ),
+        404,
+        "unknown-service",
+    ),
+    "GET": (lambda c, cards: c.get(FEEDBACK), 405, "method-not-allowed"),
     "text/plain": (
         lambda c, cards: c.post(FEEDBACK, data="{}", content_type="text/plain"),
-        415, "unsupported-media-type"),
+        415,
+        "unsupported-media-type",
+    ),
     "card never issued": (
-        lambda c, cards: c.post(FEEDBACK, json={"feedback": [
-            overridden(dict(cards["warning"], uuid="0f0f0f0f-1111-4222-8333-444455556666"))]}),
-        422, "unknown-card"),
+        lambda c, cards: c.post(
+            FEEDBACK,
+            json={"feedback": [overridden(dict(cards["warning"], uuid="0f0f0f0f-1111-4222-8333-444455556666"))]},
+        ),
+        422,
+        "unknown-card",
+    ),
     "suggestion of another card": (
-        lambda c, cards: c.post(FEEDBACK, json={"feedback": [dict(
-            accepted(cards["info"]), acceptedSuggestions=[{"id": "9a9a9a9a-1111-4222-8333-444455556666"}])]}),
-        422, "unknown-card"),
+        lambda c, cards: c.post(
+            FEEDBACK,
+            json={
+                "feedback": [
+                    dict(accepted(cards["info"]), acceptedSuggestions=[{"id": "9a9a9a9a-1111-4222-8333-444455556666"}])
+                ]
+            },
+        ),
+        422,
+        "unknown-card",
+    ),
     "override reason not offered": (
-        lambda c, cards: c.post(FEEDBACK, json={"feedback": [
-            overridden(cards["warning"], "made-up", comment="Discussed with the patient.")]}),
-        422, "unknown-card"),
+        lambda c, cards: c.post(
+            FEEDBACK,
+            json={"feedback": [overridden(cards["warning"], "made-up", comment="Discussed with the patient.")]},
+        ),
+        422,
+        "unknown-card",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(FEEDBACK_ERROR_CASES))
-def test_feedback_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, Any],
-                                                    case: str) -> None:
+def test_feedback_error_answers_follow_the_contract(client: FlaskClient, spec: dict[str, Any], case: str) -> None:
     send, status, code = FEEDBACK_ERROR_CASES[case]
     response = send(client, issue_cards(client))
     assert response.status_code == status, response.get_data(as_text=True)
@@ -491,29 +549,31 @@ def test_feedback_error_answers_follow_the_contract(client: FlaskClient, spec: d
     assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", status), body) == []
 
 
-def test_feedback_field_errors_are_keyed_by_item_index(client: FlaskClient,
-                                                       spec: dict[str, Any]) -> None:
+def test_feedback_field_errors_are_keyed_by_item_index(client: FlaskClient, spec: dict[str, Any]) -> None:
     cards = issue_cards(client)
-    body = {"feedback": [
-        overridden(cards["warning"]),
-        {"card": cards["info"]["uuid"], "outcome": "accepted", "outcomeTimestamp": WHEN},
-        dict(overridden(cards["warning"]), outcomeTimestamp="2026-11-26T10:00:00"),
-    ]}
+    body = {
+        "feedback": [
+            overridden(cards["warning"]),
+            {"card": cards["info"]["uuid"], "outcome": "accepted", "outcomeTimestamp": WHEN},
+            dict(overridden(cards["warning"]), outcomeTimestamp="2026-11-26T10:00:00"),
+        ]
+    }
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 400
     answer = response.get_json()
     assert errors_of(response_validator(spec, FEEDBACK_PATH, "post", 400), answer) == []
-    assert answer["errors"] == {"feedback": {
-        "1": {"acceptedSuggestions": ["Required when the outcome is accepted."]},
-        "2": {"outcomeTimestamp": ["Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."]},
-    }}
+    assert answer["errors"] == {
+        "feedback": {
+            "1": {"acceptedSuggestions": ["Required when the outcome is accepted."]},
+            "2": {"outcomeTimestamp": ["Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."]},
+        }
+    }
 
 
 def test_unknown_card_is_rejected_and_its_neighbours_stored(client: FlaskClient, spec: dict[str, Any]) -> None:
     cards = issue_cards(client)
     stranger = dict(cards["warning"], uuid="0f0f0f0f-1111-4222-8333-444455556666")
-    response = client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"]),
-                                                        overridden(stranger)]})
+    response = client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"]), overridden(stranger)]})
     assert response.status_code == 200
     schema = response_validator(spec, FEEDBACK_PATH, "post", 200)
     assert errors_of(schema, response.get_json()) == []
@@ -522,28 +582,34 @@ def test_unknown_card_is_rejected_and_its_neighbours_stored(client: FlaskClient,
     assert sum(c["overridden"] for c in report["cards"]) == 1
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param(lambda b: b.update(feedback=[]), id="no items"),
-    pytest.param(lambda b: b["feedback"][0].pop("outcomeTimestamp"), id="no outcomeTimestamp"),
-    pytest.param(lambda b: b["feedback"][0].update(outcome="ignored"), id="outcome ignored"),
-    pytest.param(lambda b: b["feedback"][0].update(outcomeTimestamp="2026-11-26T10:00:00"),
-                 id="no time zone"),
-    pytest.param(lambda b: b["feedback"][0].update(card="not-a-uuid"), id="card not a uuid"),
-    pytest.param(lambda b: b["feedback"][0].pop("acceptedSuggestions"),
-                 id="accepted without suggestions"),
-    pytest.param(lambda b: b["feedback"][0].update(acceptedSuggestions=[]),
-                 id="accepted, empty suggestions"),
-    pytest.param(lambda b: b["feedback"][0].update(overrideReason={"userComment": "x"}),
-                 id="accepted with overrideReason"),
-    pytest.param(lambda b: b["feedback"][0].update(outcome="overridden"),
-                 id="overridden with acceptedSuggestions"),
-    pytest.param(lambda b: b["feedback"][0].update(
-        outcome="overridden", acceptedSuggestions=None, overrideReason={"userComment": "x" * 2001}),
-        id="userComment too long"),
-    pytest.param(lambda b: b["feedback"][0].update(
-        outcome="overridden", acceptedSuggestions=None, overrideReason={"reason": {"system": "s"}}),
-        id="reason without code"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda b: b.update(feedback=[]), id="no items"),
+        pytest.param(lambda b: b["feedback"][0].pop("outcomeTimestamp"), id="no outcomeTimestamp"),
+        pytest.param(lambda b: b["feedback"][0].update(outcome="ignored"), id="outcome ignored"),
+        pytest.param(lambda b: b["feedback"][0].update(outcomeTimestamp="2026-11-26T10:00:00"), id="no time zone"),
+        pytest.param(lambda b: b["feedback"][0].update(card="not-a-uuid"), id="card not a uuid"),
+        pytest.param(lambda b: b["feedback"][0].pop("acceptedSuggestions"), id="accepted without suggestions"),
+        pytest.param(lambda b: b["feedback"][0].update(acceptedSuggestions=[]), id="accepted, empty suggestions"),
+        pytest.param(
+            lambda b: b["feedback"][0].update(overrideReason={"userComment": "x"}), id="accepted with overrideReason"
+        ),
+        pytest.param(lambda b: b["feedback"][0].update(outcome="overridden"), id="overridden with acceptedSuggestions"),
+        pytest.param(
+            lambda b: b["feedback"][0].update(
+                outcome="overridden", acceptedSuggestions=None, overrideReason={"userComment": "x" * 2001}
+            ),
+            id="userComment too long",
+        ),
+        pytest.param(
+            lambda b: b["feedback"][0].update(
+                outcome="overridden", acceptedSuggestions=None, overrideReason={"reason": {"system": "s"}}
+            ),
+            id="reason without code",
+        ),
+    ],
+)
 def test_the_feedback_schema_refuses_what_the_service_refuses(
     client: FlaskClient, spec: dict[str, Any], change: Any
 ) -> None:
@@ -589,27 +655,34 @@ def test_the_report_is_503_when_the_store_is_down(client: FlaskClient, spec: dic
 
 
 @pytest.mark.parametrize("query", ["", "?service=acne-scar-treatment"])
-def test_empty_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any],
-                                                    query: str) -> None:
+def test_empty_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any], query: str) -> None:
     response = client.get(REPORT + query)
     assert response.status_code == 200
-    assert response.get_json() == {"cards": [], "suggestions": [], "calls": [], "firing": [],
-                                   "acceptance_over_time": []}
+    assert response.get_json() == {
+        "cards": [],
+        "suggestions": [],
+        "calls": [],
+        "firing": [],
+        "acceptance_over_time": [],
+    }
     assert errors_of(response_validator(spec, REPORT, "get", 200), response.get_json()) == []
 
 
 def test_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[str, Any]) -> None:
     cards = issue_cards(client)
     schema = response_validator(spec, REPORT, "get", 200)
-    client.post(FEEDBACK, json={"feedback": [overridden(cards["warning"], "procedure-not-planned",
-                                                                comment="Discussed with the patient.")]})
+    client.post(
+        FEEDBACK,
+        json={
+            "feedback": [overridden(cards["warning"], "procedure-not-planned", comment="Discussed with the patient.")]
+        },
+    )
 
     report = client.get(REPORT).get_json()
     assert errors_of(schema, report) == []
     by_card = {c["card"]: c for c in report["cards"]}
     assert by_card["isotretinoin-recent"]["acceptance_rate"] == 0.0
-    assert by_card["isotretinoin-recent"]["top_override_reasons"] == [
-        {"code": "procedure-not-planned", "count": 1}]
+    assert by_card["isotretinoin-recent"]["top_override_reasons"] == [{"code": "procedure-not-planned", "count": 1}]
     assert by_card["treatment-plan-ice-pick"]["acceptance_rate"] is None, "nobody acted on it yet"
     assert report["suggestions"], "the plan's suggestions are listed as offered"
 
@@ -620,8 +693,7 @@ def test_feedback_report_follows_the_contract(client: FlaskClient, spec: dict[st
     assert any(s["accepted"] == 1 and s["take_rate"] == 1.0 for s in narrowed["suggestions"])
 
 
-def test_feedback_report_for_an_unknown_service_is_404(client: FlaskClient,
-                                                       spec: dict[str, Any]) -> None:
+def test_feedback_report_for_an_unknown_service_is_404(client: FlaskClient, spec: dict[str, Any]) -> None:
     response = client.get(REPORT + "?service=no-such-service")
     assert response.status_code == 404
     assert response.get_json()["error"] == "unknown-service"
@@ -633,9 +705,12 @@ def test_feedback_report_for_an_unknown_service_is_404(client: FlaskClient,
 ISSUER = "https://ehr.example"
 EHR_KEY = ec.generate_private_key(ec.SECP384R1())
 STRANGER_KEY = ec.generate_private_key(ec.SECP384R1())
-OPERATIONS = [(path, method) for path, item in
-              yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))["paths"].items()
-              for method in item if method != "parameters"]
+OPERATIONS = [
+    (path, method)
+    for path, item in yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))["paths"].items()
+    for method in item
+    if method != "parameters"
+]
 
 
 @pytest.fixture
@@ -644,15 +719,17 @@ def secured(settings: Settings, tmp_path: Path) -> FlaskClient:
     jwks = {"keys": [{**ECAlgorithm.to_jwk(EHR_KEY.public_key(), as_dict=True), "kid": "ehr-1", "use": "sig"}]}
     (tmp_path / "jwks.json").write_text(json.dumps(jwks), encoding="utf-8")
     issuers = json.dumps([{"iss": ISSUER, "jwks_file": str(tmp_path / "jwks.json")}])
-    return create_app(dataclasses.replace(settings, auth_mode="required", auth_issuers=issuers,
-                                          public_base_urls=("http://localhost",))).test_client()
+    return create_app(
+        dataclasses.replace(
+            settings, auth_mode="required", auth_issuers=issuers, public_base_urls=("http://localhost",)
+        )
+    ).test_client()
 
 
 def bearer(path: str, key: Any = EHR_KEY) -> dict[str, str]:
     """An ES384 JWT as a CDS client signs it, for the URL `path` of the test client."""
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": "http://localhost" + path, "iat": now, "exp": now + 300,
-              "jti": str(uuid.uuid4())}
+    claims = {"iss": ISSUER, "aud": "http://localhost" + path, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
     token = jwt.encode(claims, key, algorithm="ES384", headers={"kid": "ehr-1", "typ": "JWT"})
     return {"Authorization": f"Bearer {token}"}
 
@@ -687,8 +764,11 @@ UNAUTHORISED_CALLS = {
 @pytest.mark.parametrize("call", list(UNAUTHORISED_CALLS))
 def test_401_follows_the_contract(secured: FlaskClient, spec: dict[str, Any], call: str, credentials: str) -> None:
     method, url, documented, example = UNAUTHORISED_CALLS[call]
-    headers = {"none": {}, "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
-               "untrusted key": bearer(url, STRANGER_KEY)}[credentials]
+    headers = {
+        "none": {},
+        "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "untrusted key": bearer(url, STRANGER_KEY),
+    }[credentials]
     body = spec["components"]["examples"][example]["value"] if example else None
 
     response = secured.open(url, method=method.upper(), json=body, headers=headers)
@@ -709,5 +789,9 @@ def test_a_signed_call_passes_and_open_paths_need_no_token(secured: FlaskClient,
     assert errors_of(response_validator(spec, HOOK_PATH, "post", 200), signed.get_json()) == []
     for path in sorted(OPEN_PATHS):
         assert secured.get(path).status_code in (200, 503), path
-    assert secured.options(ORDER_SIGN, headers={"Origin": "https://sandbox.cds-hooks.org",
-                                                 "Access-Control-Request-Method": "POST"}).status_code == 200
+    assert (
+        secured.options(
+            ORDER_SIGN, headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST"}
+        ).status_code
+        == 200
+    )

@@ -22,16 +22,26 @@ def settings(settings: Settings, database_url: str) -> Settings:
 def test_accepted_and_overridden_feedback_shows_in_the_report(client: FlaskClient) -> None:
     cards = issue_cards(client)
     plan, warning = cards["info"], cards["warning"]
-    response = client.post(FEEDBACK_URL, json={"feedback": [
-        accepted(plan, plan["suggestions"][0]),
-        overridden(warning, "procedure-not-planned"),
-    ]})
+    response = client.post(
+        FEEDBACK_URL,
+        json={
+            "feedback": [
+                accepted(plan, plan["suggestions"][0]),
+                overridden(warning, "procedure-not-planned"),
+            ]
+        },
+    )
     assert response.status_code == 200
     assert response.get_json() == {"stored": 2, "duplicates": 0}
     assert report_entry(client, "isotretinoin-recent") == {
-        "service": "acne-scar-treatment", "card": "isotretinoin-recent", "issued": 1, "accepted": 0,
-        "overridden": 1, "acceptance_rate": 0.0,
-        "top_override_reasons": [{"code": "procedure-not-planned", "count": 1}]}
+        "service": "acne-scar-treatment",
+        "card": "isotretinoin-recent",
+        "issued": 1,
+        "accepted": 0,
+        "overridden": 1,
+        "acceptance_rate": 0.0,
+        "top_override_reasons": [{"code": "procedure-not-planned", "count": 1}],
+    }
     assert report_entry(client, "treatment-plan-ice-pick")["acceptance_rate"] == 1.0
     suggestions = client.get("/feedback-report").get_json()["suggestions"]
     taken = {s["suggestion"]: (s["offered"], s["accepted"]) for s in suggestions}
@@ -51,9 +61,17 @@ def test_feedback_on_a_card_never_issued_is_rejected_and_the_rest_stored(client:
     stranger = dict(warning, uuid="0f0f0f0f-1111-4222-8333-444455556666")
     response = client.post(FEEDBACK_URL, json={"feedback": [overridden(warning), overridden(stranger)]})
     assert response.status_code == 200
-    assert response.get_json() == {"stored": 1, "duplicates": 0, "rejected": [{
-        "item": 1, "error": "unknown-card",
-        "message": "feedback[1]: card 0f0f0f0f-1111-4222-8333-444455556666 was not issued by this service."}]}
+    assert response.get_json() == {
+        "stored": 1,
+        "duplicates": 0,
+        "rejected": [
+            {
+                "item": 1,
+                "error": "unknown-card",
+                "message": "feedback[1]: card 0f0f0f0f-1111-4222-8333-444455556666 was not issued by this service.",
+            }
+        ],
+    }
     assert report_entry(client, "isotretinoin-recent")["overridden"] == 1
 
 
@@ -92,16 +110,29 @@ def test_override_reason_not_offered_on_the_card_is_422(client: FlaskClient) -> 
     assert "override reason 'made-up' was not offered" in response.get_json()["message"]
 
 
-@pytest.mark.parametrize("item, field, message", [
-    ({"outcome": "accepted", "outcomeTimestamp": "2026-11-26T10:00:00Z"}, "acceptedSuggestions",
-     "Required when the outcome is accepted."),
-    ({"outcome": "ignored", "outcomeTimestamp": "2026-11-26T10:00:00Z"}, "outcome",
-     "Must be one of: accepted, overridden."),
-    ({"outcome": "overridden", "outcomeTimestamp": "2026-11-26T10:00:00"}, "outcomeTimestamp",
-     "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z)."),
-])
-def test_invalid_items_are_400_with_field_messages(client: FlaskClient, item: dict[str, Any],
-                                                   field: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "item, field, message",
+    [
+        (
+            {"outcome": "accepted", "outcomeTimestamp": "2026-11-26T10:00:00Z"},
+            "acceptedSuggestions",
+            "Required when the outcome is accepted.",
+        ),
+        (
+            {"outcome": "ignored", "outcomeTimestamp": "2026-11-26T10:00:00Z"},
+            "outcome",
+            "Must be one of: accepted, overridden.",
+        ),
+        (
+            {"outcome": "overridden", "outcomeTimestamp": "2026-11-26T10:00:00"},
+            "outcomeTimestamp",
+            "Must be a FHIR instant with a time zone (2026-11-26T10:00:00Z).",
+        ),
+    ],
+)
+def test_invalid_items_are_400_with_field_messages(
+    client: FlaskClient, item: dict[str, Any], field: str, message: str
+) -> None:
     warning = issue_cards(client)["warning"]
     response = client.post(FEEDBACK_URL, json={"feedback": [dict(item, card=warning["uuid"])]})
     assert response.status_code == 400
@@ -118,6 +149,7 @@ def test_comments_are_not_kept_by_default(client: FlaskClient, app: Any) -> None
     import sqlalchemy as sa
 
     from service.store import feedback
+
     warning = issue_cards(client)["warning"]
     client.post(FEEDBACK_URL, json={"feedback": [overridden(warning, comment="Jane Doe declined")]})
     with app.extensions["cds_store"].engine.connect() as connection:
@@ -125,8 +157,9 @@ def test_comments_are_not_kept_by_default(client: FlaskClient, app: Any) -> None
     assert comments == [None]
 
 
-def test_feedback_report_command(client: FlaskClient, settings: Settings,
-                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_feedback_report_command(
+    client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`acne-scar-cds feedback-report` reads the same database the service writes."""
     from service.cli import main
 
@@ -152,8 +185,9 @@ def test_a_card_dismissed_after_it_was_accepted_counts_once_as_overridden(client
         assert client.post(FEEDBACK_URL, json={"feedback": [item]}).status_code == 200
     entry = report_entry(client, "treatment-plan-ice-pick")
     assert (entry["issued"], entry["accepted"], entry["overridden"], entry["acceptance_rate"]) == (1, 0, 1, 0.0)
-    taken = {s["suggestion"]: (s["offered"], s["accepted"])
-             for s in client.get("/feedback-report").get_json()["suggestions"]}
+    taken = {
+        s["suggestion"]: (s["offered"], s["accepted"]) for s in client.get("/feedback-report").get_json()["suggestions"]
+    }
     assert taken["tca-cross"] == (1, 1)
 
 
@@ -164,9 +198,12 @@ def test_an_accepted_suggestion_sent_again_with_a_new_time_counts_once(client: F
     tca = plan["suggestions"][0]
     for when in ("2026-11-26T10:00:00Z", "2026-11-26T10:00:07Z"):
         assert client.post(FEEDBACK_URL, json={"feedback": [accepted(plan, tca, when=when)]}).get_json() == {
-            "stored": 1, "duplicates": 0}
+            "stored": 1,
+            "duplicates": 0,
+        }
     entry = report_entry(client, "treatment-plan-ice-pick")
     assert (entry["issued"], entry["accepted"], entry["overridden"]) == (1, 1, 0)
-    taken = {s["suggestion"]: (s["offered"], s["accepted"])
-             for s in client.get("/feedback-report").get_json()["suggestions"]}
+    taken = {
+        s["suggestion"]: (s["offered"], s["accepted"]) for s in client.get("/feedback-report").get_json()["suggestions"]
+    }
     assert taken["tca-cross"] == (1, 1)

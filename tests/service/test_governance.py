@@ -25,8 +25,14 @@ SPEC = yaml.safe_load((CORE.parent / "service" / "openapi.yaml").read_text(encod
 def signed(tmp_path: Path, **fields: Any) -> Path:
     """A sign-off file approving the running content, with `fields` changed."""
     digest, _ = fingerprint()
-    values = {"reviewer": "Dr A. Reviewer, consultant dermatologist", "date": "2026-12-03",
-              "decision": "approved", "content_version": "2", "fingerprint": digest, **fields}
+    values = {
+        "reviewer": "Dr A. Reviewer, consultant dermatologist",
+        "date": "2026-12-03",
+        "decision": "approved",
+        "content_version": "2",
+        "fingerprint": digest,
+        **fields,
+    }
     path = tmp_path / "review.yaml"
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
     return path
@@ -43,39 +49,51 @@ def test_the_shipped_content_is_pending_and_the_service_says_so(client: Any) -> 
     assert (content["version"], content["status"], content["signed_off"]) == ("2", "pending", False)
     assert content["fingerprint"] == fingerprint()[0] and content["review"] == {"decision": "pending"}
     assert ready.get_json()["cards_mode"] == dict.fromkeys(
-        ["acne-scar-treatment", "acne-scar-order-select", "acne-scar-order-sign"], "live")
+        ["acne-scar-treatment", "acne-scar-order-select", "acne-scar-order-sign"], "live"
+    )
     for service in client.get("/cds-services").get_json()["services"]:
-        assert service["usageRequirements"] == ("Clinical content: guideline v2, not signed off "
-                                                "(review decision: pending).")
+        assert service["usageRequirements"] == (
+            "Clinical content: guideline v2, not signed off (review decision: pending)."
+        )
 
 
-def test_an_approval_of_this_content_makes_it_signed_off(settings: Settings, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_an_approval_of_this_content_makes_it_signed_off(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("WARNING", logger="acne_scar_cds")
     client = app_with(settings, signed(tmp_path), cards_mode=CardsMode("silent")).test_client()
     content = client.get("/readyz").get_json()["content"]
     assert (content["status"], content["signed_off"]) == ("signed-off", True)
-    assert content["review"] == {"decision": "approved", "reviewer": "Dr A. Reviewer, consultant dermatologist",
-                                 "content_version": "2", "fingerprint": fingerprint()[0], "date": "2026-12-03"}
+    assert content["review"] == {
+        "decision": "approved",
+        "reviewer": "Dr A. Reviewer, consultant dermatologist",
+        "content_version": "2",
+        "fingerprint": fingerprint()[0],
+        "date": "2026-12-03",
+    }
     assert errors_of(response_validator(SPEC, "/readyz", "get", 200), client.get("/readyz").get_json()) == []
     usage = client.get("/cds-services").get_json()["services"][0]["usageRequirements"]
-    assert usage == (f"Clinical content: guideline v2, signed off by Dr A. Reviewer, consultant dermatologist "
-                     f"on 2026-12-03 (fingerprint {fingerprint()[0][:19]}).")
+    assert usage == (
+        f"Clinical content: guideline v2, signed off by Dr A. Reviewer, consultant dermatologist "
+        f"on 2026-12-03 (fingerprint {fingerprint()[0][:19]})."
+    )
     warnings = [r.getMessage() for r in caplog.records if r.name == "acne_scar_cds"]
     assert not any("not signed off" in w for w in warnings)
-    assert any(w.startswith("CARDS_MODE: acne-scar-treatment, acne-scar-order-select, acne-scar-order-sign silent")
-               for w in warnings)
+    assert any(
+        w.startswith("CARDS_MODE: acne-scar-treatment, acne-scar-order-select, acne-scar-order-sign silent")
+        for w in warnings
+    )
 
 
 @pytest.mark.parametrize("change", [{"fingerprint": "sha256:" + "0" * 64}, {"content_version": "1"}])
-def test_an_approval_of_other_content_is_outdated(settings: Settings, tmp_path: Path,
-                                                  change: dict[str, str]) -> None:
+def test_an_approval_of_other_content_is_outdated(settings: Settings, tmp_path: Path, change: dict[str, str]) -> None:
     client = app_with(settings, signed(tmp_path, **change)).test_client()
     content = client.get("/readyz").get_json()["content"]
     assert (content["status"], content["signed_off"]) == ("outdated", False)
     assert client.get("/cds-services").get_json()["services"][0]["usageRequirements"] == (
         "Clinical content: guideline v2, not signed off: the sign-off on file (Dr A. Reviewer, consultant "
-        "dermatologist on 2026-12-03) is for other content.")
+        "dermatologist on 2026-12-03) is for other content."
+    )
 
 
 def test_unsigned_live_content_is_a_warning_at_start(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
@@ -85,15 +103,19 @@ def test_unsigned_live_content_is_a_warning_at_start(settings: Settings, caplog:
     assert f"Running fingerprint {fingerprint()[0][:19]}; sign-off file {REVIEW_FILE}" in warning
 
 
-@pytest.mark.parametrize("content, message", [
-    ("decision: approved\n", "needs reviewer, date, content_version, fingerprint"),
-    ("decision: yes\n", "decision"),
-    ("decision: rejected\nreviewer: Dr B\n", "needs date"),
-    ("decision: approved\nreviewer: Dr B\ndate: 2026-12-03\ncontent_version: 2\nfingerprint: abc\n", "fingerprint"),
-    ("- a list\n", "not a mapping"),
-])
-def test_a_sign_off_file_that_cannot_be_read_stops_the_start(settings: Settings, tmp_path: Path,
-                                                             content: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("decision: approved\n", "needs reviewer, date, content_version, fingerprint"),
+        ("decision: yes\n", "decision"),
+        ("decision: rejected\nreviewer: Dr B\n", "needs date"),
+        ("decision: approved\nreviewer: Dr B\ndate: 2026-12-03\ncontent_version: 2\nfingerprint: abc\n", "fingerprint"),
+        ("- a list\n", "not a mapping"),
+    ],
+)
+def test_a_sign_off_file_that_cannot_be_read_stops_the_start(
+    settings: Settings, tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "review.yaml"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SettingsError, match=message) as raised:
@@ -117,9 +139,11 @@ def test_the_fingerprint_changes_with_any_word_code_or_rule_but_not_with_the_sig
     before = fingerprint(core)[0]
     (core / "content" / "review.yaml").write_text("decision: pending\nnotes: read twice\n", encoding="utf-8")
     assert fingerprint(core)[0] == before
-    for path, old, new in [("content/catalogue.yaml", "several sessions", "some sessions"),
-                           ("content/valuesets/isotretinoin.json", '"6064"', '"6065"'),
-                           ("rules.py", "skin.value < 4", "skin.value < 5")]:
+    for path, old, new in [
+        ("content/catalogue.yaml", "several sessions", "some sessions"),
+        ("content/valuesets/isotretinoin.json", '"6064"', '"6065"'),
+        ("rules.py", "skin.value < 4", "skin.value < 5"),
+    ]:
         text = (core / path).read_text(encoding="utf-8")
         assert old in text, path
         (core / path).write_text(text.replace(old, new, 1), encoding="utf-8")

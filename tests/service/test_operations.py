@@ -26,8 +26,9 @@ def our_log(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [json.loads(json_formatter().format(r)) for r in caplog.records if r.name == "acne_scar_cds"]
 
 
-def test_one_json_line_per_request_with_what_operators_need(client: FlaskClient,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_one_json_line_per_request_with_what_operators_need(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="acne_scar_cds")
     response = client.post(SERVICE_URL, json=hook_request(icepick_scar()), headers={"X-Request-ID": "ehr-call-7"})
     assert response.headers["X-Request-ID"] == "ehr-call-7"
@@ -46,16 +47,28 @@ def test_a_request_id_that_is_not_sane_is_replaced(client: FlaskClient) -> None:
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
-def test_neither_token_nor_patient_id_reaches_the_log(client: FlaskClient, httpserver: HTTPServer,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_neither_token_nor_patient_id_reaches_the_log(
+    client: FlaskClient, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """Successful, fetched and failing calls alike leave no patient id and no token behind."""
     caplog.set_level("DEBUG", logger="acne_scar_cds")
-    auth = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
-            "subject": "cds"}
+    auth = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds",
+    }
     httpserver.expect_request("/fhir/MedicationStatement").respond_with_json(
-        searchset(isotretinoin_statement(pid=PATIENT)))
-    good = hook_request(icepick_scar(pid=PATIENT), pid=PATIENT, omit=("medicationStatements",),
-                        fhirServer=httpserver.url_for("/fhir"), fhirAuthorization=auth)
+        searchset(isotretinoin_statement(pid=PATIENT))
+    )
+    good = hook_request(
+        icepick_scar(pid=PATIENT),
+        pid=PATIENT,
+        omit=("medicationStatements",),
+        fhirServer=httpserver.url_for("/fhir"),
+        fhirAuthorization=auth,
+    )
     assert client.post(SERVICE_URL, json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     failing = dict(good, fhirServer="http://127.0.0.1:9/fhir")
     assert client.post(SERVICE_URL, json=failing).status_code == 412
@@ -73,13 +86,19 @@ def test_every_4xx_logs_its_error_code_and_reason(client: FlaskClient, caplog: p
     the body's `error` and `message`; for a refused request, the fields that failed."""
     caplog.set_level("INFO", logger="acne_scar_cds")
     bad = dict(hook_request(icepick_scar()), hookInstance="x")
-    answers = [client.post(SERVICE_URL, json=bad), client.post("/cds-services/nope", json=bad),
-               client.post(SERVICE_URL, data="{}", content_type="text/plain"),
-               client.post(SERVICE_URL, json={k: v for k, v in hook_request().items() if k != "prefetch"})]
+    answers = [
+        client.post(SERVICE_URL, json=bad),
+        client.post("/cds-services/nope", json=bad),
+        client.post(SERVICE_URL, data="{}", content_type="text/plain"),
+        client.post(SERVICE_URL, json={k: v for k, v in hook_request().items() if k != "prefetch"}),
+    ]
     lines = [e for e in our_log(caplog) if e.get("event") == "request"]
     assert [(line["status"], line["error"]) for line in lines] == [
-        (400, "invalid-request"), (404, "unknown-service"), (415, "unsupported-media-type"),
-        (412, "prefetch-unavailable")]
+        (400, "invalid-request"),
+        (404, "unknown-service"),
+        (415, "unsupported-media-type"),
+        (412, "prefetch-unavailable"),
+    ]
     for answer, line in zip(answers, lines, strict=True):
         assert line["reason"] == answer.get_json()["message"]
     assert "hookInstance" in lines[0]["reason"]
@@ -92,8 +111,10 @@ def test_metrics_after_a_hook_call(client: FlaskClient) -> None:
     labels = {"endpoint": "/cds-services/<service_id>", "service": "acne-scar-treatment", "status": "200"}
     assert metric(after, "cds_requests_total", **labels) == metric(before, "cds_requests_total", **labels) + 1
     for card in ("isotretinoin-recent", "treatment-plan-ice-pick"):
-        assert metric(after, "cds_cards_issued_total", card=card, mode="live") == \
-            metric(before, "cds_cards_issued_total", card=card, mode="live") + 1
+        assert (
+            metric(after, "cds_cards_issued_total", card=card, mode="live")
+            == metric(before, "cds_cards_issued_total", card=card, mode="live") + 1
+        )
     assert 'cds_request_duration_seconds_bucket{endpoint="/cds-services/<service_id>"' in after
 
 
@@ -102,15 +123,23 @@ def test_fetch_and_jwt_rejection_metrics(client: FlaskClient, settings: Settings
     before = client.get("/metrics").get_data(as_text=True)
     body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=httpserver.url_for("/fhir"))
     assert client.post(SERVICE_URL, json=body).status_code == 412
-    guarded = create_app(replace(settings, auth_mode="required", public_base_urls=("http://localhost",),
-                                 auth_issuers='[{"iss": "https://ehr.example", "jwks_url": "http://127.0.0.1:9/j"}]'))
+    guarded = create_app(
+        replace(
+            settings,
+            auth_mode="required",
+            public_base_urls=("http://localhost",),
+            auth_issuers='[{"iss": "https://ehr.example", "jwks_url": "http://127.0.0.1:9/j"}]',
+        )
+    )
     assert guarded.test_client().get("/cds-services").status_code == 401
     after = client.get("/metrics").get_data(as_text=True)
     failed = {"key": "medicationStatements", "outcome": "failed"}
     fetches = "cds_prefetch_fetches_total"
     assert metric(after, fetches, **failed) == metric(before, fetches, **failed) + 1
-    assert metric(after, "cds_jwt_rejections_total", reason="no-bearer-token") == \
-        metric(before, "cds_jwt_rejections_total", reason="no-bearer-token") + 1
+    assert (
+        metric(after, "cds_jwt_rejections_total", reason="no-bearer-token")
+        == metric(before, "cds_jwt_rejections_total", reason="no-bearer-token") + 1
+    )
 
 
 def test_readyz_checks_the_database(client: FlaskClient, settings: Settings) -> None:
@@ -121,7 +150,7 @@ def test_readyz_checks_the_database(client: FlaskClient, settings: Settings) -> 
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert {k: response.get_json()[k] for k in ("status", "checks")} == {
-        "status": "unavailable", "checks": {"database": "unreachable"}}
+        "status": "unavailable",
+        "checks": {"database": "unreachable"},
+    }
     assert app.test_client().get("/healthz").status_code == 200  # alive, just not ready
-
-

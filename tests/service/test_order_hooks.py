@@ -29,8 +29,7 @@ from service.registry import ORDER_PREFETCH, PATIENT_VIEW_PREFETCH
 from tests.support.paths import FIXTURES, load_json
 
 ORDERS = FIXTURES / "orders"
-SERVICE = {"order-sign": "/cds-services/acne-scar-order-sign",
-           "order-select": "/cds-services/acne-scar-order-select"}
+SERVICE = {"order-sign": "/cds-services/acne-scar-order-sign", "order-select": "/cds-services/acne-scar-order-select"}
 PROCEDURE = "https://acne-scar-cds.example/fhir/CodeSystem/acne-scar-procedure"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 DRAFT_LINE = re.compile(r"^- (?P<ref>[A-Za-z]+/[A-Za-z0-9\-.]+): draft order: ", re.MULTILINE)
@@ -47,8 +46,10 @@ def fixture(name: str) -> dict[str, Any]:
 
 def drafts(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The request's draft orders by reference ("ServiceRequest/<id>")."""
-    return {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
-            for e in request["context"]["draftOrders"].get("entry", [])}
+    return {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+        for e in request["context"]["draftOrders"].get("entry", [])
+    }
 
 
 def draft(request: dict[str, Any], what: str, kind: str = "ServiceRequest") -> str:
@@ -120,11 +121,22 @@ def with_drafts(request: dict[str, Any], *resources: dict[str, Any]) -> dict[str
     return changed
 
 
-def service_request(patient: str, rid: str, text: str, code: tuple[str, str] | None = None,
-                    status: str = "draft", occurrence: str | None = None) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "ServiceRequest", "id": rid, "status": status,
-                                "intent": "order", "subject": {"reference": f"Patient/{patient}"},
-                                "code": {"text": text}}
+def service_request(
+    patient: str,
+    rid: str,
+    text: str,
+    code: tuple[str, str] | None = None,
+    status: str = "draft",
+    occurrence: str | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"text": text},
+    }
     if code:
         resource["code"]["coding"] = [{"system": code[0], "code": code[1]}]
     if occurrence:
@@ -291,7 +303,8 @@ def test_isotretinoin_with_dermabrasion_in_the_same_batch_warns(client: FlaskCli
     recommended = [s["actions"][0]["resourceId"] for s in card["suggestions"] if s["isRecommended"]]
     assert recommended == [dermabrasion], "move the elective procedure, not the isotretinoin (AAD 2024)"
     assert not any(c["summary"].startswith("Isotretinoin") for c in cards.get(dermabrasion, [])), (
-        "isotretinoin not yet taken is no reason to defer the dermabrasion itself")
+        "isotretinoin not yet taken is no reason to defer the dermabrasion itself"
+    )
 
 
 # ----- R4: skin of colour -----------------------------------------------------------------
@@ -320,8 +333,9 @@ def test_ablative_laser_and_deep_peels_in_fitzpatrick_v_offer_non_ablative_laser
         assert resource["resourceType"] == "ServiceRequest"
         assert resource["status"] == "draft"
         assert resource["subject"] == {"reference": patient}
-        assert resource["code"]["coding"] == [{"system": PROCEDURE, "code": "non-ablative-fractional-laser",
-                                               "display": "Non-ablative fractional laser"}]
+        assert resource["code"]["coding"] == [
+            {"system": PROCEDURE, "code": "non-ablative-fractional-laser", "display": "Non-ablative fractional laser"}
+        ]
     # Warnings stack: isotretinoin stopped 2026-08-26 also defers the (fully ablative) laser only.
     [r3] = [c for c in cards[laser] if c["summary"].startswith("Isotretinoin")]
     assert "2027-02-26" in r3["summary"]
@@ -435,7 +449,8 @@ def test_discovery_lists_the_three_services(client: FlaskClient) -> None:
     for service in ("acne-scar-order-select", "acne-scar-order-sign"):
         assert services[service]["prefetch"] == ORDER_PREFETCH
         assert services[service]["prefetch"]["serviceRequests"] == (
-            "ServiceRequest?patient={{context.patientId}}&status=active")
+            "ServiceRequest?patient={{context.patientId}}&status=active"
+        )
         assert services[service]["title"] and services[service]["description"]
 
 
@@ -479,11 +494,13 @@ def test_missing_service_requests_without_a_fhir_server_is_412(client: FlaskClie
     assert response.status_code == 412
     body = response.get_json()
     assert body["error"] == "prefetch-unavailable"
-    assert body["missing"] == [{
-        "key": "serviceRequests",
-        "query": "ServiceRequest?patient=active-acne&status=active",
-        "reason": "not prefetched and no fhirServer to fetch it from",
-    }]
+    assert body["missing"] == [
+        {
+            "key": "serviceRequests",
+            "query": "ServiceRequest?patient=active-acne&status=active",
+            "reason": "not prefetched and no fhirServer to fetch it from",
+        }
+    ]
 
 
 def test_a_draft_with_an_unreadable_date_is_still_checked(client: FlaskClient) -> None:
@@ -512,16 +529,19 @@ def test_a_draft_for_another_patient_is_named_not_checked_as_this_patients(clien
 
 def test_a_procedure_ordered_for_a_pregnant_patient_is_deferred(client: FlaskClient) -> None:
     request = fixture("safe-orders-non-retinoid-pregnant")
-    cross = service_request("pregnant", "pregnant-tca-cross", "TCA CROSS, ice-pick scars",
-                            (PROCEDURE, "tca-cross"))
+    cross = service_request("pregnant", "pregnant-tca-cross", "TCA CROSS, ice-pick scars", (PROCEDURE, "tca-cross"))
     cards = by_order(cards_of(client, with_drafts(request, cross)))
     assert [c["indicator"] for c in cards.get("ServiceRequest/pregnant-tca-cross", [])] == ["warning"]
 
 
 def test_resurfacing_ordered_over_active_acne_is_deferred(client: FlaskClient) -> None:
     request = fixture("isotretinoin-with-planned-procedure")
-    laser = service_request("active-acne", "active-acne-co2-laser", "Full-face CO2 laser resurfacing",
-                            (PROCEDURE, "ablative-laser-resurfacing"))
+    laser = service_request(
+        "active-acne",
+        "active-acne-co2-laser",
+        "Full-face CO2 laser resurfacing",
+        (PROCEDURE, "ablative-laser-resurfacing"),
+    )
     cards = by_order(cards_of(client, with_drafts(request, laser)))
     # R2's warning, and R7's prophylaxis (v2: for every patient having resurfacing).
     assert [c["indicator"] for c in cards.get("ServiceRequest/active-acne-co2-laser", [])] == ["warning", "info"]
@@ -548,8 +568,12 @@ def test_the_valacyclovir_suggestion_names_drug_dose_and_timing(client: FlaskCli
 def test_one_valacyclovir_suggestion_per_order_batch(client: FlaskClient) -> None:
     request = fixture("resurfacing-herpes-history")
     laser = drafts(request)[draft(request, "co2-laser")]
-    peel = service_request("herpes-history", "herpes-history-dermal-peel", "Chemical peel, facial, dermal",
-                           ("http://www.ama-assn.org/go/cpt", "15789"))
+    peel = service_request(
+        "herpes-history",
+        "herpes-history-dermal-peel",
+        "Chemical peel, facial, dermal",
+        ("http://www.ama-assn.org/go/cpt", "15789"),
+    )
     cards = cards_of(client, with_drafts(request, laser, peel))
     creates = [a for c in cards for a in actions(c, "create")]
     assert len(creates) == 1
@@ -634,10 +658,13 @@ def test_an_ablative_order_with_a_medication_that_cannot_be_identified_asks_to_c
     laser = draft(request, "co2-laser")
     [warning] = [c for c in cards_of(client, request) if c["indicator"] == "warning"]
     assert about(warning) == laser
-    assert warning["summary"] == ("A medication on record could not be identified: confirm no isotretinoin in the "
-                                  "last 6 months before this order")
-    assert "MedicationRequest/isotretinoin-medication-unavailable-isotretinoin-rx: could not be identified" \
+    assert warning["summary"] == (
+        "A medication on record could not be identified: confirm no isotretinoin in the last 6 months before this order"
+    )
+    assert (
+        "MedicationRequest/isotretinoin-medication-unavailable-isotretinoin-rx: could not be identified"
         in warning["detail"]
+    )
     assert_removes(warning, laser, recommended=False)
 
 
@@ -664,23 +691,51 @@ def test_a_draft_that_cannot_be_read_at_all_is_said_not_passed_as_safe(client: F
     assert card["summary"] == "This draft order could not be read, so it was not checked: check it before signing"
 
 
-@pytest.mark.parametrize(("name", "what", "indicator", "summary", "removal"), [
-    ("ablative-isotretinoin-current", "co2-laser", "warning",
-     "Isotretinoin is current: this ablative laser or dermabrasion order should wait until 6 months after the "
-     "last dose", True),
-    ("ablative-isotretinoin-last-dose-unknown", "laser-punch-out", "warning",
-     "Isotretinoin on record with no last dose date: confirm it before this ablative laser or dermabrasion order",
-     True),
-    ("procedure-pregnant", "punch-excision", "warning",
-     "Pregnancy: this elective scar procedure can wait until after pregnancy", True),
-    ("unidentified-drug-pregnant", "unidentified-drug", "warning",
-     "This order's medication could not be identified, and pregnancy is on record: confirm it is not a retinoid",
-     False),
-    ("punch-excision-herpes-active", "punch-excision", "info",
-     "Active herpes simplex: consider deferring this procedure at the site of the lesions", None),
-])
-def test_the_order_card_of_each_case(client: FlaskClient, name: str, what: str, indicator: str, summary: str,
-                                     removal: bool | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "what", "indicator", "summary", "removal"),
+    [
+        (
+            "ablative-isotretinoin-current",
+            "co2-laser",
+            "warning",
+            "Isotretinoin is current: this ablative laser or dermabrasion order should wait until 6 months after the "
+            "last dose",
+            True,
+        ),
+        (
+            "ablative-isotretinoin-last-dose-unknown",
+            "laser-punch-out",
+            "warning",
+            "Isotretinoin on record with no last dose date: confirm it before this ablative laser or "
+            "dermabrasion order",
+            True,
+        ),
+        (
+            "procedure-pregnant",
+            "punch-excision",
+            "warning",
+            "Pregnancy: this elective scar procedure can wait until after pregnancy",
+            True,
+        ),
+        (
+            "unidentified-drug-pregnant",
+            "unidentified-drug",
+            "warning",
+            "This order's medication could not be identified, and pregnancy is on record: confirm it is not a retinoid",
+            False,
+        ),
+        (
+            "punch-excision-herpes-active",
+            "punch-excision",
+            "info",
+            "Active herpes simplex: consider deferring this procedure at the site of the lesions",
+            None,
+        ),
+    ],
+)
+def test_the_order_card_of_each_case(
+    client: FlaskClient, name: str, what: str, indicator: str, summary: str, removal: bool | None
+) -> None:
     """One fixture per order card (fixtures/README.md, "Order hooks"), so that every card of the
     catalogue is shown by an example patient (the review package lists those it cannot show)."""
     request = fixture(name)

@@ -48,8 +48,9 @@ def assert_critical_with_removal(cards: list[dict[str, Any]]) -> None:
     assert f"- {DRAFT}: draft order: " in card["detail"]
     assert "Condition/pregnant-on-isotretinoin-pregnancy" in card["detail"]
     [removal] = [s for s in card["suggestions"] if s["actions"][0]["type"] == "delete"]
-    assert removal["actions"] == [{"type": "delete", "description": f"Remove the draft order {DRAFT}",
-                                   "resourceId": DRAFT}]
+    assert removal["actions"] == [
+        {"type": "delete", "description": f"Remove the draft order {DRAFT}", "resourceId": DRAFT}
+    ]
     assert removal["isRecommended"] is True
 
 
@@ -98,8 +99,9 @@ def code_only(draft: dict[str, Any]) -> None:
     draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "197844"}]}
 
 
-@pytest.mark.parametrize("change", [words_only, valid_category, contained, r5_medication, code_only],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "change", [words_only, valid_category, contained, r5_medication, code_only], ids=lambda f: f.__name__
+)
 def test_however_the_isotretinoin_is_written_the_card_is_critical(client: FlaskClient, change: Any) -> None:
     assert_critical_with_removal(cards_for(client, variant(change)))
 
@@ -108,7 +110,8 @@ def test_a_medication_read_from_the_fhir_server_is_identified(client: FlaskClien
     """medicationReference without a display, the Medication neither contained nor prefetched:
     read from fhirServer (GUIDELINE §2 v2), then judged like any other."""
     httpserver.expect_request("/fhir/Medication/iso-20").respond_with_json(
-        {"resourceType": "Medication", "id": "iso-20", "code": {"coding": [ISOTRETINOIN_20MG]}})
+        {"resourceType": "Medication", "id": "iso-20", "code": {"coding": [ISOTRETINOIN_20MG]}}
+    )
 
     def by_reference(draft: dict[str, Any]) -> None:
         del draft["medicationCodeableConcept"]
@@ -121,11 +124,13 @@ def test_a_medication_read_from_the_fhir_server_is_identified(client: FlaskClien
 
 
 def test_a_medication_that_cannot_be_identified_is_said_not_taken_for_safe(
-        client: FlaskClient, httpserver: HTTPServer) -> None:
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
     """The FHIR server does not have the Medication: the service cannot tell what is ordered,
     for a patient recorded as pregnant, and says so (never "no card", never 412)."""
     httpserver.expect_request("/fhir/Medication/unknown").respond_with_json(
-        {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}, status=404)
+        {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}, status=404
+    )
 
     def by_reference(draft: dict[str, Any]) -> None:
         del draft["medicationCodeableConcept"]
@@ -135,8 +140,9 @@ def test_a_medication_that_cannot_be_identified_is_said_not_taken_for_safe(
     request["fhirServer"] = httpserver.url_for("/fhir")
     [card] = cards_for(client, request)
     assert card["indicator"] == "warning"
-    assert card["summary"] == ("This order's medication could not be identified, and pregnancy is on record: "
-                               "confirm it is not a retinoid")
+    assert card["summary"] == (
+        "This order's medication could not be identified, and pregnancy is on record: confirm it is not a retinoid"
+    )
     assert f"- {DRAFT}: draft order: medication Medication/unknown (not available to this service)" in card["detail"]
 
 

@@ -31,8 +31,7 @@ def test_scenario_http(scenario: dict[str, Any], engine: Engine, client: FlaskCl
     patient_id, direct = engine_cards(engine, scenario)
     check(scenario, cards, patient_id)
     # The prefetch path must reach the same conclusions as the engine given the whole record.
-    assert [(c["indicator"], c["summary"]) for _, c in cards] == \
-        [(c["indicator"], c["summary"]) for _, c in direct]
+    assert [(c["indicator"], c["summary"]) for _, c in cards] == [(c["indicator"], c["summary"]) for _, c in direct]
 
 
 @pytest.mark.parametrize("scenario", params())
@@ -57,5 +56,4 @@ def test_request_without_prefetch_or_server_is_412(client: FlaskClient) -> None:
     assert response.status_code == 412
     body = response.get_json()
     assert "cards" not in body
-    assert {m["key"] for m in body["missing"]} == set(load_json(REQUESTS / "icepick-moderate.json")
-                                                      ["prefetch"])
+    assert {m["key"] for m in body["missing"]} == set(load_json(REQUESTS / "icepick-moderate.json")["prefetch"])

@@ -30,8 +30,14 @@ def test_the_default_store_does_not_depend_on_the_current_folder(tmp_path: Path)
     printed = set()
     for folder in (tmp_path / "one", tmp_path / "two"):
         folder.mkdir()
-        done = subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=folder, env=env,
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "migrate"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         printed.add(done.stdout)
         assert not (folder / "data").exists()
     store = tmp_path / "share" / "acne-scar-cds" / "acne-scar-cds.sqlite3"

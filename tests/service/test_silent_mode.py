@@ -43,8 +43,10 @@ def call(base: str, service: str, body: dict[str, Any]) -> requests.Response:
 def table_rows(app: Flask) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the store."""
     with app.extensions["cds_store"].engine.connect() as connection:
-        return {name: [dict(r._mapping) for r in connection.execute(sa.select(table))]
-                for name, table in metadata.tables.items()}
+        return {
+            name: [dict(r._mapping) for r in connection.execute(sa.select(table))]
+            for name, table in metadata.tables.items()
+        }
 
 
 def test_a_silent_service_records_its_cards_and_answers_none(live_app: str, app: Flask) -> None:
@@ -58,7 +60,9 @@ def test_a_silent_service_records_its_cards_and_answers_none(live_app: str, app:
     assert report["cards"] == [] and report["suggestions"] == []  # nothing reached a clinician
     assert report["calls"] == [{"service": TREATMENT, "mode": "silent", "calls": 1}]
     assert {(f["card"], f["mode"], f["per_100_calls"]) for f in report["firing"]} == {
-        ("isotretinoin-recent", "silent", 100.0), ("treatment-plan-ice-pick", "silent", 100.0)}
+        ("isotretinoin-recent", "silent", 100.0),
+        ("treatment-plan-ice-pick", "silent", 100.0),
+    }
 
 
 def test_a_live_service_beside_it_sends_its_cards_and_the_report_tells_them_apart(live_app: str) -> None:
@@ -69,17 +73,28 @@ def test_a_live_service_beside_it_sends_its_cards_and_the_report_tells_them_apar
     assert len(sent) == 4 and all("2027-03-26" in s for s in sent[:3])
 
     report = requests.get(f"{live_app}/feedback-report", timeout=30).json()
-    assert report["calls"] == [{"service": ORDER_SIGN, "mode": "live", "calls": 1},
-                               {"service": TREATMENT, "mode": "silent", "calls": 2}]
+    assert report["calls"] == [
+        {"service": ORDER_SIGN, "mode": "live", "calls": 1},
+        {"service": TREATMENT, "mode": "silent", "calls": 2},
+    ]
     firing = {(f["service"], f["card"]): f for f in report["firing"]}
     # One call in two had isotretinoin: 50 per 100 calls, silent.
     assert firing[TREATMENT, "isotretinoin-recent"] == {
-        "service": TREATMENT, "card": "isotretinoin-recent", "mode": "silent", "issued": 1,
-        "fired_in_calls": 1, "per_100_calls": 50.0}
+        "service": TREATMENT,
+        "card": "isotretinoin-recent",
+        "mode": "silent",
+        "issued": 1,
+        "fired_in_calls": 1,
+        "per_100_calls": 50.0,
+    }
     # One warning per risky draft: three cards, one call.
     ablative = firing[ORDER_SIGN, "order-isotretinoin-recent"]
     assert (ablative["mode"], ablative["issued"], ablative["fired_in_calls"], ablative["per_100_calls"]) == (
-        "live", 3, 1, 100.0)
+        "live",
+        3,
+        1,
+        100.0,
+    )
     assert {c["card"] for c in report["cards"]} == {"order-isotretinoin-recent", "order-resurfacing-prophylaxis"}
 
 
@@ -93,15 +108,21 @@ def test_feedback_cannot_name_a_silent_card(live_app: str, app: Flask) -> None:
 
 
 def test_the_store_holds_no_patient_identifier_in_either_mode(live_app: str, app: Flask) -> None:
-    bodies = [(TREATMENT, load_json(FIXTURES / "requests" / "pregnant-on-isotretinoin.json")),
-              ("acne-scar-order-select", load_json(FIXTURES / "orders" / "retinoid-pregnant.json"))]
+    bodies = [
+        (TREATMENT, load_json(FIXTURES / "requests" / "pregnant-on-isotretinoin.json")),
+        ("acne-scar-order-select", load_json(FIXTURES / "orders" / "retinoid-pregnant.json")),
+    ]
     for service, body in bodies:
         assert call(live_app, service, body).status_code == 200
     stored = json.dumps(table_rows(app), default=str)
     for _, body in bodies:
         patient = body["context"]["patientId"]
-        resources = [e["resource"] for value in body["prefetch"].values() if isinstance(value, dict)
-                     for e in value.get("entry", [])] + [body["prefetch"].get("patient") or {}]
+        resources = [
+            e["resource"]
+            for value in body["prefetch"].values()
+            if isinstance(value, dict)
+            for e in value.get("entry", [])
+        ] + [body["prefetch"].get("patient") or {}]
         people = [r for r in resources if r.get("resourceType") == "Patient"]
         names = [n["family"] for r in people for n in r.get("name", [])]
         numbers = [i["value"] for r in people for i in r.get("identifier", [])]
@@ -111,26 +132,30 @@ def test_the_store_holds_no_patient_identifier_in_either_mode(live_app: str, app
             assert identifier not in stored
 
 
-def test_the_request_log_says_how_many_cards_were_kept_back(live_app: str,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_the_request_log_says_how_many_cards_were_kept_back(live_app: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="acne_scar_cds")
     call(live_app, TREATMENT, load_json(FIXTURES / "requests" / "isotretinoin-2-months.json"))
     line = next(r for r in caplog.records if getattr(r, "endpoint", "") == "/cds-services/<service_id>")
     assert (line.cards, line.silent) == (0, 2)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("value, mode", [
-    ("silent", CardsMode("silent")),
-    ("acne-scar-order-sign=silent", CardsMode("live", ((ORDER_SIGN, "silent"),))),
-    ("Silent, acne-scar-treatment=live", CardsMode("silent", ((TREATMENT, "live"),))),
-])
+@pytest.mark.parametrize(
+    "value, mode",
+    [
+        ("silent", CardsMode("silent")),
+        ("acne-scar-order-sign=silent", CardsMode("live", ((ORDER_SIGN, "silent"),))),
+        ("Silent, acne-scar-treatment=live", CardsMode("silent", ((TREATMENT, "live"),))),
+    ],
+)
 def test_cards_mode_for_every_service_or_per_service(value: str, mode: CardsMode) -> None:
     assert Settings.from_env({"CARDS_MODE": value}).cards_mode == mode
     assert Settings().cards_mode.of(TREATMENT) == "live"  # the default
 
 
-@pytest.mark.parametrize("value", ["loud", "live,silent", "acne-scar-treatment=on", "=silent",
-                                   "acne-scar-treatment=silent,acne-scar-treatment=live"])
+@pytest.mark.parametrize(
+    "value",
+    ["loud", "live,silent", "acne-scar-treatment=on", "=silent", "acne-scar-treatment=silent,acne-scar-treatment=live"],
+)
 def test_a_cards_mode_that_cannot_be_read_names_the_variable(value: str) -> None:
     with pytest.raises(SettingsError, match="CARDS_MODE"):
         Settings.from_env({"CARDS_MODE": value})
@@ -142,9 +167,16 @@ def test_a_misspelt_service_in_cards_mode_stops_the_start(settings: Settings) ->
     with pytest.raises(SettingsError, match="acne-scar-treatmnet"):
         create_app(dataclasses.replace(settings, cards_mode=typo))
     env = {**os.environ, "CARDS_MODE": "acne-scar-treatmnet=silent", "DATABASE_URL": settings.database_url}
-    done = subprocess.run([sys.executable, "-c", "from service.gunicorn_conf import checked_settings; "
-                           "checked_settings()"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "from service.gunicorn_conf import checked_settings; checked_settings()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "acne-scar-cds: cannot start: CARDS_MODE names no service 'acne-scar-treatmnet'; the services are "
-        "acne-scar-treatment, acne-scar-order-select, acne-scar-order-sign"]
+        "acne-scar-treatment, acne-scar-order-select, acne-scar-order-sign"
+    ]

@@ -17,8 +17,14 @@ from tests.support.paths import ROOT
 def run_with_cpus(cpus: set[int], code: str) -> str:
     """`code`'s output in a fresh interpreter pinned to `cpus` (as taskset or --cpuset-cpus do)."""
     pinned = f"import os; os.sched_setaffinity(0, {cpus!r}); {code}"
-    return subprocess.run([sys.executable, "-c", pinned], cwd=ROOT, capture_output=True, text=True,
-                          check=True, env={k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"}).stdout
+    return subprocess.run(
+        [sys.executable, "-c", pinned],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"},
+    ).stdout
 
 
 def test_workers_follow_the_cpus_the_process_may_use() -> None:
@@ -26,13 +32,16 @@ def test_workers_follow_the_cpus_the_process_may_use() -> None:
     assert run_with_cpus({0}, config).strip() == "3"
 
 
-@pytest.mark.parametrize("files, cpus", [
-    ({"cpu.max": "150000 100000\n"}, 1.5),                                           # cgroup v2, --cpus=1.5
-    ({"cpu.max": "max 100000\n"}, None),                                             # v2, no limit
-    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),  # cgroup v1
-    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),    # v1, no limit
-    ({}, None),                                                                      # no cgroup files
-])
+@pytest.mark.parametrize(
+    "files, cpus",
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, --cpus=1.5
+        ({"cpu.max": "max 100000\n"}, None),  # v2, no limit
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, no limit
+        ({}, None),  # no cgroup files
+    ],
+)
 def test_a_cgroup_cpu_quota_is_read(tmp_path: Path, files: dict[str, str], cpus: float | None) -> None:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

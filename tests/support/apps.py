@@ -20,8 +20,13 @@ from tests.support.servers import serving_in_a_thread
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(today=FIXTURE_TODAY, fhir_connect_timeout=0.5, fhir_read_timeout=1.0,
-                    fhir_fetch_budget=2.0, database_url=f"sqlite:///{tmp_path}/cds.sqlite3")
+    return Settings(
+        today=FIXTURE_TODAY,
+        fhir_connect_timeout=0.5,
+        fhir_read_timeout=1.0,
+        fhir_fetch_budget=2.0,
+        database_url=f"sqlite:///{tmp_path}/cds.sqlite3",
+    )
 
 
 @pytest.fixture

@@ -28,12 +28,17 @@ def issue_cards(client: FlaskClient) -> dict[str, dict[str, Any]]:
 def accepted(card: dict[str, Any], *suggestions: dict[str, Any], when: str = "2026-11-26T10:00:00Z") -> dict[str, Any]:
     """The card accepted, with `suggestions` taken (by default its first)."""
     taken = suggestions or (card["suggestions"][0],)
-    return {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": when,
-            "acceptedSuggestions": [{"id": s["uuid"]} for s in taken]}
+    return {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "outcomeTimestamp": when,
+        "acceptedSuggestions": [{"id": s["uuid"]} for s in taken],
+    }
 
 
-def overridden(card: dict[str, Any], code: str | None = None, when: str = "2026-11-26T10:01:00Z",
-               comment: str | None = None) -> dict[str, Any]:
+def overridden(
+    card: dict[str, Any], code: str | None = None, when: str = "2026-11-26T10:01:00Z", comment: str | None = None
+) -> dict[str, Any]:
     """The card overridden, with the override reason `code` and the comment when given."""
     item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": when}
     reason: dict[str, Any] = {}

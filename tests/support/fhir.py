@@ -21,21 +21,24 @@ def icepick_scar(pid: str = "p1", cid: str = "scar1", severity: str | None = Non
         "resourceType": "Condition",
         "id": cid,
         "subject": {"reference": f"Patient/{pid}"},
-        "verificationStatus": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-            "code": "confirmed"}]},
-        "code": {"coding": [{"system": MORPHOLOGY, "code": "ice-pick",
-                             "display": "Ice-pick (pin prick) acne scar"}],
-                 "text": "Ice-pick acne scars, cheeks"},
+        "verificationStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+        },
+        "code": {
+            "coding": [{"system": MORPHOLOGY, "code": "ice-pick", "display": "Ice-pick (pin prick) acne scar"}],
+            "text": "Ice-pick acne scars, cheeks",
+        },
     }
     if severity:
-        resource["severity"] = {"coding": [{"system": "http://snomed.info/sct",
-                                            "code": SEVERITY[severity], "display": severity}]}
+        resource["severity"] = {
+            "coding": [{"system": "http://snomed.info/sct", "code": SEVERITY[severity], "display": severity}]
+        }
     return resource
 
 
-def isotretinoin_statement(pid: str = "p1", end: str | None = "2026-09-26",
-                           status: str = "completed") -> dict[str, Any]:
+def isotretinoin_statement(
+    pid: str = "p1", end: str | None = "2026-09-26", status: str = "completed"
+) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MedicationStatement",
         "id": "iso1",

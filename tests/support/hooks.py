@@ -20,8 +20,9 @@ KEY_TYPES = {
 }
 
 
-def hook_request(*resources: dict[str, Any], pid: str = "p1",
-                 omit: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+def hook_request(
+    *resources: dict[str, Any], pid: str = "p1", omit: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
     """A patient-view request whose prefetch holds `resources` (plus the Patient), with the
     keys in `omit` left out."""
     prefetch: dict[str, Any] = {"patient": patient(pid)}

@@ -29,8 +29,7 @@ KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def load_scenarios() -> list[tuple[str, dict[str, Any]]]:
-    return [(path.stem, yaml.safe_load(path.read_text(encoding="utf-8")))
-            for path in sorted(SCENARIOS.glob("*.yaml"))]
+    return [(path.stem, yaml.safe_load(path.read_text(encoding="utf-8"))) for path in sorted(SCENARIOS.glob("*.yaml"))]
 
 
 ALL = load_scenarios()
@@ -69,8 +68,7 @@ def patient_resources(fixture: str) -> tuple[str, list[dict[str, Any]]]:
 
 def engine_cards(engine: Engine, scenario: Mapping[str, Any]) -> tuple[str, Cards]:
     patient_id, resources = patient_resources(scenario["fixture"])
-    rendered = engine.evaluate_resources(
-        patient_id, [RawResource(r, "fixture") for r in resources], scenario["today"])
+    rendered = engine.evaluate_resources(patient_id, [RawResource(r, "fixture") for r in resources], scenario["today"])
     return patient_id, [(c.card_id, c.card) for c in rendered]
 
 
@@ -84,9 +82,11 @@ def summary_patterns(engine: Engine) -> dict[str, re.Pattern[str]]:
 
 def identify(card: Mapping[str, Any], engine: Engine) -> str:
     """The catalogue card an HTTP card was rendered from, by its summary and indicator."""
-    found = [cid for cid, pattern in summary_patterns(engine).items()
-             if pattern.fullmatch(card["summary"])
-             and engine.catalogue[cid].indicator == card["indicator"]]
+    found = [
+        cid
+        for cid, pattern in summary_patterns(engine).items()
+        if pattern.fullmatch(card["summary"]) and engine.catalogue[cid].indicator == card["indicator"]
+    ]
     assert len(found) == 1, f"cannot tell which catalogue card says {card['summary']!r}: {found}"
     return found[0]
 
@@ -144,7 +144,7 @@ def check(scenario: Mapping[str, Any], cards: Cards, patient_id: str) -> None:
         assert code not in codes, f"{code!r} must not be offered; offered {codes}"
     first = scenario.get("first_suggested", [])
     procedures = [(c, rec) for c, rec in offered if c != RETINOID]
-    assert [c for c, _ in procedures[:len(first)]] == first, \
-        f"the first orders must be {first}; offered {codes}"
-    assert all(rec for _, rec in procedures[:len(first)]), \
+    assert [c for c, _ in procedures[: len(first)]] == first, f"the first orders must be {first}; offered {codes}"
+    assert all(rec for _, rec in procedures[: len(first)]), (
         f"the first-line orders {first} must be marked isRecommended: {offered}"
+    )

@@ -34,7 +34,12 @@ class Gunicorn:
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
-                cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=ROOT,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             self._wait_ready()
         except BaseException:
@@ -82,8 +87,12 @@ def serving(workdir: Path, **settings: str) -> Iterator[Gunicorn]:
     """A test server for a fixture to yield from: its own SQLite file in `workdir` (unless
     DATABASE_URL is given), two workers, the fixtures' date, and `settings`; its log in
     `workdir`/gunicorn.log."""
-    env = {"DATABASE_URL": f"sqlite:///{workdir}/cds.sqlite3", "WEB_CONCURRENCY": "2",
-           "CDS_TODAY": FIXTURE_TODAY.isoformat(), **settings}
+    env = {
+        "DATABASE_URL": f"sqlite:///{workdir}/cds.sqlite3",
+        "WEB_CONCURRENCY": "2",
+        "CDS_TODAY": FIXTURE_TODAY.isoformat(),
+        **settings,
+    }
     with gunicorn(env, workdir / "gunicorn.log") as running:
         yield running
 

@@ -29,8 +29,9 @@ LIMIT = 300_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    yield from serving(tmp_path_factory.mktemp("abuse"), LOG_LEVEL="WARNING", MAX_BODY_BYTES=str(LIMIT),
-                       GUNICORN_TIMEOUT="3")
+    yield from serving(
+        tmp_path_factory.mktemp("abuse"), LOG_LEVEL="WARNING", MAX_BODY_BYTES=str(LIMIT), GUNICORN_TIMEOUT="3"
+    )
 
 
 def body() -> dict[str, Any]:
@@ -66,34 +67,40 @@ def assert_json_error(status: int, headers: dict[str, str], content: bytes, expe
 
 def chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:
     for start in range(0, len(data), size):
-        yield data[start:start + size]
+        yield data[start : start + size]
 
 
 def test_gunicorn_answers_a_small_chunked_body(server: Gunicorn) -> None:
-    response = requests.post(server.base + SERVICE_URL, data=chunks(json.dumps(body()).encode()),
-                             headers={"Content-Type": JSON}, timeout=20)
+    response = requests.post(
+        server.base + SERVICE_URL, data=chunks(json.dumps(body()).encode()), headers={"Content-Type": JSON}, timeout=20
+    )
     assert response.status_code == 200 and len(response.json()["cards"]) == 1
 
 
 def test_gunicorn_answers_deep_nesting_with_400(server: Gunicorn) -> None:
-    response = requests.post(server.base + SERVICE_URL, data="[" * 100_000 + "]" * 100_000,
-                             headers={"Content-Type": JSON}, timeout=20)
+    response = requests.post(
+        server.base + SERVICE_URL, data="[" * 100_000 + "]" * 100_000, headers={"Content-Type": JSON}, timeout=20
+    )
     assert response.status_code == 400 and "depth limit" in response.json()["message"]
     assert requests.get(server.base + "/healthz", timeout=5).json() == {"status": "ok"}
 
 
 def test_gunicorn_answers_invalid_utf8_with_400(server: Gunicorn) -> None:
-    response = requests.post(server.base + SERVICE_URL, data=b'{"hook": "\xff"}', headers={"Content-Type": JSON},
-                             timeout=20)
+    response = requests.post(
+        server.base + SERVICE_URL, data=b'{"hook": "\xff"}', headers={"Content-Type": JSON}, timeout=20
+    )
     assert response.status_code == 400 and "UTF-8" in response.json()["message"]
 
 
 def test_gunicorn_answers_a_body_over_the_limit_with_413(server: Gunicorn) -> None:
-    response = requests.post(server.base + SERVICE_URL, data=b" " * (LIMIT + 1), headers={"Content-Type": JSON},
-                             timeout=20)
+    response = requests.post(
+        server.base + SERVICE_URL, data=b" " * (LIMIT + 1), headers={"Content-Type": JSON}, timeout=20
+    )
     assert response.status_code == 413
-    assert response.json() == {"error": "payload-too-large",
-                               "message": f"The body is larger than the limit of {LIMIT} bytes."}
+    assert response.json() == {
+        "error": "payload-too-large",
+        "message": f"The body is larger than the limit of {LIMIT} bytes.",
+    }
 
 
 def test_a_chunked_body_over_the_limit_is_413(server: Gunicorn) -> None:
@@ -111,19 +118,35 @@ def test_a_chunked_body_over_the_limit_is_never_answered_from_its_first_part(ser
 
 
 def test_malformed_chunked_encoding_is_400(server: Gunicorn) -> None:
-    request = http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nTransfer-Encoding: chunked",
-                           b"zz\r\n{}\r\n0\r\n\r\n")
+    request = http_request(
+        f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nTransfer-Encoding: chunked", b"zz\r\n{}\r\n0\r\n\r\n"
+    )
     assert_json_error(*raw_http(server, request), 400)
 
 
-@pytest.mark.parametrize(("request_bytes", "status"), [
-    (http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 2\r\n"
-                  f"X-Padding: {'a' * 9000}", b"{}"), 431),
-    (http_request(f"GET /cds-services?{'a' * 5000} HTTP/1.1"), 414),
-    (http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: abc", b"{}"), 400),
-    (http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 2\r\n"
-                  "Transfer-Encoding: chunked", b"2\r\n{}\r\n0\r\n\r\n"), 400),
-], ids=["header-too-large", "request-line-too-long", "content-length-not-a-number", "content-length-and-chunked"])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (
+            http_request(
+                f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 2\r\nX-Padding: {'a' * 9000}",
+                b"{}",
+            ),
+            431,
+        ),
+        (http_request(f"GET /cds-services?{'a' * 5000} HTTP/1.1"), 414),
+        (http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: abc", b"{}"), 400),
+        (
+            http_request(
+                f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 2\r\n"
+                "Transfer-Encoding: chunked",
+                b"2\r\n{}\r\n0\r\n\r\n",
+            ),
+            400,
+        ),
+    ],
+    ids=["header-too-large", "request-line-too-long", "content-length-not-a-number", "content-length-and-chunked"],
+)
 def test_gunicorn_rejects_malformed_http_with_json(server: Gunicorn, request_bytes: bytes, status: int) -> None:
     assert_json_error(*raw_http(server, request_bytes), status)
 
@@ -139,8 +162,12 @@ def test_a_body_shorter_than_its_content_length_is_408_not_a_killed_worker(serve
 def test_a_body_shorter_than_its_content_length_then_closed_is_400(server: Gunicorn) -> None:
     """The client gives up (half-closes): the truncated body is not valid JSON."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
-        sock.sendall(http_request(f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 1000",
-                                  b'{"hook": "patient-view"'))
+        sock.sendall(
+            http_request(
+                f"POST {SERVICE_URL} HTTP/1.1\r\nContent-Type: {JSON}\r\nContent-Length: 1000",
+                b'{"hook": "patient-view"',
+            )
+        )
         sock.shutdown(socket.SHUT_WR)
         received = b""
         while chunk := sock.recv(65536):

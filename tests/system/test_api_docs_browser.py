@@ -30,14 +30,28 @@ def open_in_chromium(url: str, profile: Path) -> tuple[str, list[dict[str, Any]]
     Chromium's net log: those whose initiator is the page, not the browser's own)."""
     net_log = profile / "net-log.json"
     done = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile / 'user-data'}", f"--log-net-log={net_log}",
-         # a closed network: no name resolves but the loopback address
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-         # run the page's scripts until it is idle (virtual time waits for pending requests)
-         "--virtual-time-budget=30000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120)
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile / 'user-data'}",
+            f"--log-net-log={net_log}",
+            # a closed network: no name resolves but the loopback address
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            # run the page's scripts until it is idle (virtual time waits for pending requests)
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, page_requests(json.loads(net_log.read_text()), urlsplit(url))
 
@@ -50,8 +64,7 @@ def page_requests(log: dict[str, Any], page: Any) -> list[dict[str, Any]]:
 
 
 @needs_chromium
-def test_the_docs_page_shows_every_path_of_the_contract_from_the_service_alone(live_app: str,
-                                                                              tmp_path: Path) -> None:
+def test_the_docs_page_shows_every_path_of_the_contract_from_the_service_alone(live_app: str, tmp_path: Path) -> None:
     dom, requests = open_in_chromium(f"{live_app}/docs/", tmp_path)
 
     assert CONTRACT["info"]["title"] in dom

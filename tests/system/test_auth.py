@@ -40,19 +40,34 @@ ED_KEY = ed25519.Ed25519PrivateKey.generate()
 OTHER_EC_KEY = ec.generate_private_key(ec.SECP384R1())
 HMAC_SECRET = b"a shared secret that no CDS client should ever use"
 MAX_LIFETIME, SKEW = 3600, 60  # the defaults
-FHIR_AUTH = {"access_token": "fhir-t0ken", "token_type": "Bearer", "expires_in": 300,
-             "scope": "patient/*.read", "subject": "acne-scar-cds"}
+FHIR_AUTH = {
+    "access_token": "fhir-t0ken",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "acne-scar-cds",
+}
 
 
 def jwk(key: Any, kid: str) -> dict[str, Any]:
-    algorithm: dict[type, Any] = {ec.EllipticCurvePrivateKey: ECAlgorithm, rsa.RSAPrivateKey: RSAAlgorithm,
-                                  ed25519.Ed25519PrivateKey: OKPAlgorithm}
+    algorithm: dict[type, Any] = {
+        ec.EllipticCurvePrivateKey: ECAlgorithm,
+        rsa.RSAPrivateKey: RSAAlgorithm,
+        ed25519.Ed25519PrivateKey: OKPAlgorithm,
+    }
     to_jwk: Any = next(a for kind, a in algorithm.items() if isinstance(key, kind)).to_jwk
     return {**to_jwk(key.public_key(), as_dict=True), "kid": kid, "use": "sig"}
 
 
-JWKS = {"keys": [jwk(EC_KEY, "ec-1"), jwk(RSA_KEY, "rsa-1"), jwk(EC256_KEY, "ec256-1"), jwk(ED_KEY, "ed-1"),
-                 {"kty": "oct", "kid": "hmac-1", "k": base64.urlsafe_b64encode(HMAC_SECRET).rstrip(b"=").decode()}]}
+JWKS = {
+    "keys": [
+        jwk(EC_KEY, "ec-1"),
+        jwk(RSA_KEY, "rsa-1"),
+        jwk(EC256_KEY, "ec256-1"),
+        jwk(ED_KEY, "ed-1"),
+        {"kty": "oct", "kid": "hmac-1", "k": base64.urlsafe_b64encode(HMAC_SECRET).rstrip(b"=").decode()},
+    ]
+}
 
 
 def local_server() -> HTTPServer:
@@ -96,21 +111,48 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp: Path, jku_server: HTTPServer, allowed_fhir: HTTPServer) -> Iterator[Gunicorn]:
     (tmp / "jwks.json").write_text(json.dumps(JWKS))
-    issuers = [{"iss": ISSUER, "jwks_file": str(tmp / "jwks.json"),
-                "jku_allowed": [jku_server.url_for("/ehr-keys.json")], "fhir_servers": [allowed_fhir.url_for("/fhir")]},
-               {"iss": JKU_ISSUER, "jku_allowed": [jku_server.url_for("/jwks.json")]}]
-    yield from serving(tmp, AUTH_MODE="required", AUTH_ISSUERS=json.dumps(issuers), AUTH_TENANTS="clinic-a",
-                       AUTH_ALGORITHMS="ES384,RS384,PS384", DATABASE_URL=f"sqlite:///{tmp}/auth.sqlite3")
+    issuers = [
+        {
+            "iss": ISSUER,
+            "jwks_file": str(tmp / "jwks.json"),
+            "jku_allowed": [jku_server.url_for("/ehr-keys.json")],
+            "fhir_servers": [allowed_fhir.url_for("/fhir")],
+        },
+        {"iss": JKU_ISSUER, "jku_allowed": [jku_server.url_for("/jwks.json")]},
+    ]
+    yield from serving(
+        tmp,
+        AUTH_MODE="required",
+        AUTH_ISSUERS=json.dumps(issuers),
+        AUTH_TENANTS="clinic-a",
+        AUTH_ALGORITHMS="ES384,RS384,PS384",
+        DATABASE_URL=f"sqlite:///{tmp}/auth.sqlite3",
+    )
 
 
 def claims_for(server: Gunicorn, path: str = "/cds-services", **claims: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": ISSUER, "aud": server.base + path, "iat": now, "exp": now + 300,
-            "jti": str(uuid.uuid4()), "tenant": "clinic-a", "sub": "ehr-client", **claims}
+    return {
+        "iss": ISSUER,
+        "aud": server.base + path,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        "tenant": "clinic-a",
+        "sub": "ehr-client",
+        **claims,
+    }
 
 
-def token(server: Gunicorn, path: str = "/cds-services", key: Any = EC_KEY, alg: str = "ES384",
-          headers: dict[str, Any] | None = None, drop: tuple[str, ...] = (), **claims: Any) -> str:
+def token(
+    server: Gunicorn,
+    path: str = "/cds-services",
+    key: Any = EC_KEY,
+    alg: str = "ES384",
+    headers: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+    **claims: Any,
+) -> str:
     payload = claims_for(server, path, **claims)
     for name in drop:
         payload.pop(name)
@@ -143,8 +185,13 @@ def absurd(server: Gunicorn, **raw: str) -> str:
     return raw_token({"alg": "ES384", "typ": "JWT", "kid": "ec-1"}, text)
 
 
-def call(server: Gunicorn, bearer: str | None, path: str = "/cds-services", body: Any = None,
-         headers: dict[str, str] | None = None) -> requests.Response:
+def call(
+    server: Gunicorn,
+    bearer: str | None,
+    path: str = "/cds-services",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
     """One call with a unique X-Request-ID, so its log lines can be found."""
     sent = {"X-Request-ID": uuid.uuid4().hex, **(headers or {})}
     if bearer is not None:
@@ -182,8 +229,14 @@ def test_an_epic_like_token_is_accepted(server: Gunicorn, jku_server: HTTPServer
     """Epic: RS384, `jku` to its published keys, `nbf` before `iat`, about 900 s. The key is
     among those configured for the issuer, so the (allowed) jku is never fetched."""
     now = int(time.time())
-    bearer = token(server, key=RSA_KEY, alg="RS384", headers={"jku": jku_server.url_for("/ehr-keys.json")},
-                   nbf=now - 300, exp=now + 900)
+    bearer = token(
+        server,
+        key=RSA_KEY,
+        alg="RS384",
+        headers={"jku": jku_server.url_for("/ehr-keys.json")},
+        nbf=now - 300,
+        exp=now + 900,
+    )
     assert call(server, bearer).status_code == 200
     assert not [r for r, _ in jku_server.log if r.path == "/ehr-keys.json"]
 
@@ -194,15 +247,15 @@ def test_audience_may_be_an_array(server: Gunicorn) -> None:
 
 
 def test_jku_on_the_issuers_allow_list_is_followed(server: Gunicorn, jku_server: HTTPServer) -> None:
-    bearer = token(server, key=OTHER_EC_KEY, iss=JKU_ISSUER,
-                   headers={"kid": "jku-1", "jku": jku_server.url_for("/jwks.json")})
+    bearer = token(
+        server, key=OTHER_EC_KEY, iss=JKU_ISSUER, headers={"kid": "jku-1", "jku": jku_server.url_for("/jwks.json")}
+    )
     assert call(server, bearer).status_code == 200
 
 
 def hs384_with_public_key(server: Gunicorn) -> str:
     """The classic algorithm-confusion forgery: HMAC keyed with the public key."""
-    pem = EC_KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = EC_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return raw_token({"alg": "HS384", "kid": "ec-1", "typ": "JWT"}, json.dumps(claims_for(server)), pem, "HS384")
 
 
@@ -225,28 +278,44 @@ def header_of(server: Gunicorn, **header: Any) -> str:
 FORGERIES = {
     "alg-none": (alg_none, "algorithm-not-allowed"),
     "hs384-with-public-key": (hs384_with_public_key, "algorithm-not-allowed"),
-    "es256-not-allowed": (lambda s: token(s, key=EC256_KEY, alg="ES256", headers={"kid": "ec256-1"}),
-                          "algorithm-not-allowed"),
+    "es256-not-allowed": (
+        lambda s: token(s, key=EC256_KEY, alg="ES256", headers={"kid": "ec256-1"}),
+        "algorithm-not-allowed",
+    ),
     "alg-is-a-list": (lambda s: header_of(s, alg=["ES384"], kid="ec-1"), "algorithm-not-allowed"),
     "alg-is-an-object": (lambda s: header_of(s, alg={"ES384": True}, kid="ec-1"), "algorithm-not-allowed"),
     # kid / alg / key type: each alg naming a key it cannot verify with
-    "rs384-naming-the-ec-kid": (lambda s: token(s, key=RSA_KEY, alg="RS384", headers={"kid": "ec-1"}),
-                                "key-does-not-fit-algorithm"),
-    "ps384-naming-the-ec-kid": (lambda s: token(s, key=RSA_KEY, alg="PS384", headers={"kid": "ec-1"}),
-                                "key-does-not-fit-algorithm"),
-    "es384-naming-the-rsa-kid": (lambda s: token(s, key=EC_KEY, alg="ES384", headers={"kid": "rsa-1"}),
-                                 "key-does-not-fit-algorithm"),
-    "es384-naming-the-p256-kid": (lambda s: token(s, key=EC_KEY, alg="ES384", headers={"kid": "ec256-1"}),
-                                  "key-does-not-fit-algorithm"),
-    "rs384-naming-the-hmac-kid": (lambda s: token(s, key=RSA_KEY, alg="RS384", headers={"kid": "hmac-1"}),
-                                  "key-does-not-fit-algorithm"),
+    "rs384-naming-the-ec-kid": (
+        lambda s: token(s, key=RSA_KEY, alg="RS384", headers={"kid": "ec-1"}),
+        "key-does-not-fit-algorithm",
+    ),
+    "ps384-naming-the-ec-kid": (
+        lambda s: token(s, key=RSA_KEY, alg="PS384", headers={"kid": "ec-1"}),
+        "key-does-not-fit-algorithm",
+    ),
+    "es384-naming-the-rsa-kid": (
+        lambda s: token(s, key=EC_KEY, alg="ES384", headers={"kid": "rsa-1"}),
+        "key-does-not-fit-algorithm",
+    ),
+    "es384-naming-the-p256-kid": (
+        lambda s: token(s, key=EC_KEY, alg="ES384", headers={"kid": "ec256-1"}),
+        "key-does-not-fit-algorithm",
+    ),
+    "rs384-naming-the-hmac-kid": (
+        lambda s: token(s, key=RSA_KEY, alg="RS384", headers={"kid": "hmac-1"}),
+        "key-does-not-fit-algorithm",
+    ),
     "es384-naming-the-ed25519-kid": (lambda s: token(s, headers={"kid": "ed-1"}), "key-does-not-fit-algorithm"),
-    "rs384-by-another-key": (lambda s: token(s, key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                                             alg="RS384"), "bad-signature"),
+    "rs384-by-another-key": (
+        lambda s: token(s, key=rsa.generate_private_key(public_exponent=65537, key_size=2048), alg="RS384"),
+        "bad-signature",
+    ),
     "expired": (lambda s: token(s, iat=int(time.time()) - 900, exp=int(time.time()) - 600), "expired"),
     "not-yet-valid": (lambda s: token(s, nbf=int(time.time()) + 600), "not-yet-valid"),
-    "issued-in-the-future": (lambda s: token(s, iat=int(time.time()) + 600, exp=int(time.time()) + 900),
-                             "not-yet-valid"),
+    "issued-in-the-future": (
+        lambda s: token(s, iat=int(time.time()) + 600, exp=int(time.time()) + 900),
+        "not-yet-valid",
+    ),
     "wrong-aud": (lambda s: token(s, aud="https://somewhere.else/cds-services"), "wrong-audience"),
     "aud-of-another-endpoint": (lambda s: token(s, SERVICE_URL), "wrong-audience"),
     "aud-of-1000-other-entries": (lambda s: token(s, aud=["x"] * 1000), "wrong-audience"),
@@ -257,12 +326,18 @@ FORGERIES = {
     "kid-is-an-object": (lambda s: header_of(s, alg="ES384", kid={"kid": "ec-1"}), "malformed-token"),
     "kid-is-empty": (lambda s: header_of(s, alg="ES384", kid=""), "missing-kid"),
     # An unknown kid could only be found at the jku, which is not on the issuer's list: never fetched.
-    "jku-not-allowed": (lambda s: token(s, headers={"kid": "nope", "jku": "https://evil.example/jwks.json"}),
-                        "jku-not-allowed"),
+    "jku-not-allowed": (
+        lambda s: token(s, headers={"kid": "nope", "jku": "https://evil.example/jwks.json"}),
+        "jku-not-allowed",
+    ),
     "jku-not-allowed-signed-by-another-key": (
-        lambda s: token(s, key=OTHER_EC_KEY, headers={"jku": "https://evil.example/jwks.json"}), "bad-signature"),
-    "jku-is-a-list": (lambda s: header_of(s, alg="ES384", kid="ec-1", jku=["https://evil.example/"]),
-                      "jku-not-allowed"),
+        lambda s: token(s, key=OTHER_EC_KEY, headers={"jku": "https://evil.example/jwks.json"}),
+        "bad-signature",
+    ),
+    "jku-is-a-list": (
+        lambda s: header_of(s, alg="ES384", kid="ec-1", jku=["https://evil.example/"]),
+        "jku-not-allowed",
+    ),
     "typ-is-not-jwt": (lambda s: token(s, headers={"typ": "at+jwt"}), "wrong-typ"),
     "typ-is-a-number": (lambda s: header_of(s, alg="ES384", kid="ec-1", typ=7), "wrong-typ"),
     "signed-by-another-key": (lambda s: token(s, key=OTHER_EC_KEY), "bad-signature"),
@@ -275,13 +350,17 @@ FORGERIES = {
     "no-tenant": (lambda s: token(s, drop=("tenant",)), "tenant-not-allowed"),
     "malformed": (lambda s: "not.a.jwt", "malformed-token"),
     "payload-is-a-list": (lambda s: raw_token({"alg": "ES384", "kid": "ec-1"}, "[1, 2]"), "malformed-token"),
-    "claims-nested-1500-deep": (lambda s: raw_token({"alg": "ES384", "kid": "ec-1"}, "[" * 1500 + "]" * 1500),
-                                "malformed-token"),
+    "claims-nested-1500-deep": (
+        lambda s: raw_token({"alg": "ES384", "kid": "ec-1"}, "[" * 1500 + "]" * 1500),
+        "malformed-token",
+    ),
     # absurd claim values (RFC 7519 §2: a NumericDate is a JSON number)
     "exp-10-to-the-12": (lambda s: token(s, exp=10**12), "lifetime-too-long"),
     "exp-a-year-ahead": (lambda s: token(s, exp=int(time.time()) + 366 * 86400), "lifetime-too-long"),
-    "exp-just-over-the-maximum": (lambda s: token(s, exp=int(time.time()) + MAX_LIFETIME + 1, iat=int(time.time())),
-                                  "lifetime-too-long"),
+    "exp-just-over-the-maximum": (
+        lambda s: token(s, exp=int(time.time()) + MAX_LIFETIME + 1, iat=int(time.time())),
+        "lifetime-too-long",
+    ),
     "exp-1e300": (lambda s: absurd(s, exp="1e300"), "lifetime-too-long"),
     "exp-1e400": (lambda s: absurd(s, exp="1e400"), "invalid-claim-format"),
     "exp-nan": (lambda s: absurd(s, exp="NaN"), "invalid-claim-format"),
@@ -382,13 +461,20 @@ def test_replay_is_caught_across_worker_processes(server: Gunicorn) -> None:
 def test_health_and_preflight_need_no_token(server: Gunicorn) -> None:
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.yaml"):
         assert requests.get(server.base + path, timeout=5).status_code == 200, path
-    preflight = requests.options(server.base + SERVICE_URL, timeout=5, headers={
-        "Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = requests.options(
+        server.base + SERVICE_URL,
+        timeout=5,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 200
 
 
 # ----- the FHIR servers a trusted EHR may send the service to ----------------------------------
+
 
 def fetching_call(fhir_server: str, **fhir: Any) -> dict[str, Any]:
     """A patient-view call whose medication statements must be fetched from `fhir_server`."""
@@ -396,8 +482,9 @@ def fetching_call(fhir_server: str, **fhir: Any) -> dict[str, Any]:
 
 
 def test_the_issuers_fhir_server_is_fetched_from_with_the_token(server: Gunicorn, allowed_fhir: HTTPServer) -> None:
-    allowed_fhir.expect_request("/fhir/MedicationStatement", headers={"Authorization": "Bearer fhir-t0ken"}) \
-        .respond_with_json(searchset(isotretinoin_statement()))
+    allowed_fhir.expect_request(
+        "/fhir/MedicationStatement", headers={"Authorization": "Bearer fhir-t0ken"}
+    ).respond_with_json(searchset(isotretinoin_statement()))
     body = fetching_call(allowed_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
     response = call(server, token(server, SERVICE_URL), SERVICE_URL, body)
     assert response.status_code == 200, response.text
@@ -405,7 +492,8 @@ def test_the_issuers_fhir_server_is_fetched_from_with_the_token(server: Gunicorn
 
 
 def test_a_fhir_server_the_issuer_does_not_list_is_never_fetched_from(
-        server: Gunicorn, stranger_fhir: HTTPServer) -> None:
+    server: Gunicorn, stranger_fhir: HTTPServer
+) -> None:
     """The EHR's token never leaves for a server its issuer entry does not name: 412 naming
     the reason, and the server sees no request at all."""
     body = fetching_call(stranger_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
@@ -413,16 +501,24 @@ def test_a_fhir_server_the_issuer_does_not_list_is_never_fetched_from(
     assert response.status_code == 412, response.text
     (missing,) = response.json()["missing"]
     assert missing["key"] == "medicationStatements"
-    assert missing["reason"] == (f"fhirServer is not among the FHIR servers allowed by the fhir_servers of issuer "
-                                 f"'{ISSUER}'; nothing was fetched from it")
+    assert missing["reason"] == (
+        f"fhirServer is not among the FHIR servers allowed by the fhir_servers of issuer "
+        f"'{ISSUER}'; nothing was fetched from it"
+    )
     assert stranger_fhir.log == []
 
 
 def test_an_issuer_without_fhir_servers_may_send_the_service_nowhere(
-        server: Gunicorn, jku_server: HTTPServer, allowed_fhir: HTTPServer) -> None:
+    server: Gunicorn, jku_server: HTTPServer, allowed_fhir: HTTPServer
+) -> None:
     allowed_fhir.clear_log()
-    bearer = token(server, SERVICE_URL, key=OTHER_EC_KEY, iss=JKU_ISSUER,
-                   headers={"kid": "jku-1", "jku": jku_server.url_for("/jwks.json")})
+    bearer = token(
+        server,
+        SERVICE_URL,
+        key=OTHER_EC_KEY,
+        iss=JKU_ISSUER,
+        headers={"kid": "jku-1", "jku": jku_server.url_for("/jwks.json")},
+    )
     response = call(server, bearer, SERVICE_URL, fetching_call(allowed_fhir.url_for("/fhir")))
     assert response.status_code == 412
     assert "fhir_servers of issuer 'https://jku-ehr.example'" in response.json()["missing"][0]["reason"]
@@ -430,7 +526,8 @@ def test_an_issuer_without_fhir_servers_may_send_the_service_nowhere(
 
 
 def test_a_complete_prefetch_naming_an_unlisted_fhir_server_still_gets_its_cards(
-        server: Gunicorn, stranger_fhir: HTTPServer) -> None:
+    server: Gunicorn, stranger_fhir: HTTPServer
+) -> None:
     """Nothing needs fetching, so nothing is fetched, and nothing is refused."""
     body = hook_request(icepick_scar(), fhirServer=stranger_fhir.url_for("/fhir"), fhirAuthorization=FHIR_AUTH)
     response = call(server, token(server, SERVICE_URL), SERVICE_URL, body)
@@ -445,14 +542,19 @@ SANDBOX_ISS = "https://sandbox.cds-hooks.org"
 SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 SANDBOX_KEY = serialization.load_pem_private_key(
-    (ROOT / "tests" / "sandbox" / "sandbox-ecprivkey.pem").read_bytes(), password=None)
+    (ROOT / "tests" / "sandbox" / "sandbox-ecprivkey.pem").read_bytes(), password=None
+)
 
 
 def sandbox_token(url: str, key: Any = SANDBOX_KEY, kid: str = SANDBOX_KID) -> str:
     """A token exactly as the sandbox signs it (tests/sandbox/README.md)."""
     now = int(time.time())
-    return jwt.encode({"iss": SANDBOX_ISS, "aud": url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
-                      key, algorithm="ES384", headers={"typ": "JWT", "kid": kid, "jku": SANDBOX_JKU})
+    return jwt.encode(
+        {"iss": SANDBOX_ISS, "aud": url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
+        key,
+        algorithm="ES384",
+        headers={"typ": "JWT", "kid": kid, "jku": SANDBOX_JKU},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -461,9 +563,17 @@ def sandbox_trusted(tmp: Path) -> Iterator[Gunicorn]:
     machine that cannot reach the sandbox: every https request of the server goes to a closed
     proxy port."""
     closed = "http://127.0.0.1:9"
-    env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"),
-           "DATABASE_URL": f"sqlite:///{tmp}/sandbox.sqlite3", "WEB_CONCURRENCY": "2", "CDS_TODAY": "2026-12-01",
-           "https_proxy": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+    env = {
+        "AUTH_MODE": "required",
+        "AUTH_ISSUERS_FILE": str(ROOT / "deploy" / "trusted-issuers.sandbox.yaml"),
+        "DATABASE_URL": f"sqlite:///{tmp}/sandbox.sqlite3",
+        "WEB_CONCURRENCY": "2",
+        "CDS_TODAY": "2026-12-01",
+        "https_proxy": closed,
+        "HTTPS_PROXY": closed,
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
     with gunicorn(env, tmp / "sandbox-gunicorn.log") as running:
         yield running
 
@@ -478,19 +588,25 @@ def test_the_sandboxs_signed_calls_pass_offline(sandbox_trusted: Gunicorn) -> No
 
 
 SANDBOX_CAPTURES = SANDBOX
-SANDBOX_SERVICES = {"order-select": "/cds-services/acne-scar-order-select",
-                    "order-sign": "/cds-services/acne-scar-order-sign",
-                    "patient-view": "/cds-services/acne-scar-treatment"}
+SANDBOX_SERVICES = {
+    "order-select": "/cds-services/acne-scar-order-select",
+    "order-sign": "/cds-services/acne-scar-order-sign",
+    "patient-view": "/cds-services/acne-scar-treatment",
+}
 
 
-@pytest.mark.parametrize(("capture", "first_card"), [
-    ("order-select-isotretinoin-chosen", "Retinoid ordered for a patient recorded as pregnant"),
-    ("order-sign-isotretinoin", "Retinoid ordered for a patient recorded as pregnant"),
-    ("order-select-on-open", None),
-    ("patient-view-isotretinoin-2-months", "Isotretinoin last dose 2026-09-26"),
-])
-def test_the_sandboxs_captured_calls_signed_as_it_signs_them(sandbox_trusted: Gunicorn, capture: str,
-                                                             first_card: str | None) -> None:
+@pytest.mark.parametrize(
+    ("capture", "first_card"),
+    [
+        ("order-select-isotretinoin-chosen", "Retinoid ordered for a patient recorded as pregnant"),
+        ("order-sign-isotretinoin", "Retinoid ordered for a patient recorded as pregnant"),
+        ("order-select-on-open", None),
+        ("patient-view-isotretinoin-2-months", "Isotretinoin last dose 2026-09-26"),
+    ],
+)
+def test_the_sandboxs_captured_calls_signed_as_it_signs_them(
+    sandbox_trusted: Gunicorn, capture: str, first_card: str | None
+) -> None:
     """What the real sandbox sends (tests/sandbox/), signed exactly as it signs, over gunicorn
     with two workers and AUTH_MODE=required: 200 and the card Rx View / Rx Sign must show."""
     body = json.loads((SANDBOX_CAPTURES / f"{capture}.json").read_text(encoding="utf-8"))
@@ -508,11 +624,21 @@ def test_a_jwks_file_alone_trusts_the_sandbox_offline(tmp_path: Path) -> None:
     """No jku_allowed at all: the configured key verifies the sandbox's token, whose jku (which
     this machine cannot reach) is never fetched."""
     issuers = tmp_path / "issuers.yaml"
-    issuers.write_text(f"issuers:\n  - iss: {SANDBOX_ISS}\n    jwks_file: {ROOT / 'deploy' / 'sandbox-jwks.json'}\n"
-                       "    fhir_servers: [loopback]\n")
+    issuers.write_text(
+        f"issuers:\n  - iss: {SANDBOX_ISS}\n    jwks_file: {ROOT / 'deploy' / 'sandbox-jwks.json'}\n"
+        "    fhir_servers: [loopback]\n"
+    )
     closed = "http://127.0.0.1:9"
-    env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers), "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-           "WEB_CONCURRENCY": "1", "https_proxy": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+    env = {
+        "AUTH_MODE": "required",
+        "AUTH_ISSUERS_FILE": str(issuers),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "WEB_CONCURRENCY": "1",
+        "https_proxy": closed,
+        "HTTPS_PROXY": closed,
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
     with gunicorn(env, tmp_path / "gunicorn.log") as server:
         assert call(server, sandbox_token(server.base + "/cds-services")).status_code == 200
 
@@ -534,20 +660,42 @@ def test_an_unknown_sandbox_kid_falls_back_to_the_allowed_jku(sandbox_trusted: G
 # ----- start-up: refuse, once and clearly ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"AUTH_MODE": "required", "PUBLIC_BASE_URL": "https://cds.example"}, "no trusted issuer is configured"),
-    ({"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": "deploy/trusted-issuers.sandbox.yaml", "PUBLIC_BASE_URL": ""},
-     "PUBLIC_BASE_URL is not set"),
-    ({"AUTH_MODE": "maybe"}, "AUTH_MODE='maybe' is not valid"),
-    ({"FHIR_SERVERS_ALLOWED": "ftp://files.example"}, "FHIR_SERVERS_ALLOWED='ftp://files.example' is not valid"),
-], ids=["no-issuers", "no-public-base-url", "bad-auth-mode", "bad-fhir-server"])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AUTH_MODE": "required", "PUBLIC_BASE_URL": "https://cds.example"}, "no trusted issuer is configured"),
+        (
+            {
+                "AUTH_MODE": "required",
+                "AUTH_ISSUERS_FILE": "deploy/trusted-issuers.sandbox.yaml",
+                "PUBLIC_BASE_URL": "",
+            },
+            "PUBLIC_BASE_URL is not set",
+        ),
+        ({"AUTH_MODE": "maybe"}, "AUTH_MODE='maybe' is not valid"),
+        ({"FHIR_SERVERS_ALLOWED": "ftp://files.example"}, "FHIR_SERVERS_ALLOWED='ftp://files.example' is not valid"),
+    ],
+    ids=["no-issuers", "no-public-base-url", "bad-auth-mode", "bad-fhir-server"],
+)
 def test_gunicorn_refuses_a_bad_setting_once_in_one_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
     """Checked in the master before workers fork: one line saying what to set, no traceback per
     worker, and a non-zero exit."""
-    full_env = {"PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "PORT": "9", "WEB_CONCURRENCY": "2",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", **env}
-    done = subprocess.run([str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
-                          cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60)
+    full_env = {
+        "PATH": "/usr/bin:/bin",
+        "HOST": "127.0.0.1",
+        "PORT": "9",
+        "WEB_CONCURRENCY": "2",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
+        **env,
+    }
+    done = subprocess.run(
+        [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     said = [line for line in done.stderr.splitlines() if "cannot start" in line]
     assert len(said) == 1 and message in said[0], done.stderr
@@ -561,12 +709,14 @@ def test_readme_flow_with_the_dev_issuer(tmp_path: Path) -> None:
     from scripts import dev_token
 
     issuers = dev_token.init(tmp_path / "dev-issuer")
-    env = {"AUTH_MODE": "required", "AUTH_ISSUERS_FILE": str(issuers),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3", "WEB_CONCURRENCY": "1"}
+    env = {
+        "AUTH_MODE": "required",
+        "AUTH_ISSUERS_FILE": str(issuers),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3",
+        "WEB_CONCURRENCY": "1",
+    }
     with gunicorn(env, tmp_path / "gunicorn.log") as running:
         url = running.base + "/cds-services"
         bearer = dev_token.token(url, tmp_path / "dev-issuer")
         assert requests.get(url, headers={"Authorization": f"Bearer {bearer}"}, timeout=10).status_code == 200
         assert requests.get(url, timeout=10).status_code == 401
-
-

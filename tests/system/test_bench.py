@@ -29,8 +29,9 @@ def test_wrk_report_is_read_into_milliseconds_rate_and_errors() -> None:
 
 
 def test_socket_errors_count_as_errors() -> None:
-    out = WRK_OUTPUT.replace("  Non-2xx or 3xx responses: 3\n",
-                             "  Socket errors: connect 0, read 2, write 0, timeout 5\n")
+    out = WRK_OUTPUT.replace(
+        "  Non-2xx or 3xx responses: 3\n", "  Socket errors: connect 0, read 2, write 0, timeout 5\n"
+    )
     assert parse(out)["errors"] == 7
 
 

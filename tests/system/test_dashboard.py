@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from cards.render import RenderedCard
 from service.app import create_app
 from service.settings import CardsMode, Settings
+from tests.service.test_contract import SPEC_PATH, response_validator
 from tests.support.paths import FIXTURES, load_json
 from tests.system.test_api_docs_browser import needs_chromium, open_in_chromium
-from tests.service.test_contract import SPEC_PATH, response_validator
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 TREATMENT = "acne-scar-treatment"
@@ -29,14 +29,20 @@ def feedback_run(base: str) -> None:
     """What a short pilot leaves behind: patient-view live (cards acted on), order-sign silent."""
     post = requests.Session()
     for name in ("isotretinoin-2-months", "stacked-isotretinoin-fitzpatrick-v", "no-scar", "keloid-history"):
-        cards = post.post(f"{base}/cds-services/{TREATMENT}", json=load_json(FIXTURES / "requests" / f"{name}.json"),
-                          timeout=30).json()["cards"]
+        cards = post.post(
+            f"{base}/cds-services/{TREATMENT}", json=load_json(FIXTURES / "requests" / f"{name}.json"), timeout=30
+        ).json()["cards"]
         items = [_acted(card) for card in cards]
         if items:
-            assert post.post(f"{base}/cds-services/{TREATMENT}/feedback", json={"feedback": items},
-                             timeout=30).status_code == 200
-    answer = post.post(f"{base}/cds-services/acne-scar-order-sign", timeout=30,
-                       json=load_json(FIXTURES / "orders" / "ablative-after-isotretinoin.json"))
+            assert (
+                post.post(f"{base}/cds-services/{TREATMENT}/feedback", json={"feedback": items}, timeout=30).status_code
+                == 200
+            )
+    answer = post.post(
+        f"{base}/cds-services/acne-scar-order-sign",
+        timeout=30,
+        json=load_json(FIXTURES / "orders" / "ablative-after-isotretinoin.json"),
+    )
     assert answer.json() == {"cards": []}
 
 
@@ -79,21 +85,24 @@ def test_json_stays_the_default_and_a_browser_gets_the_dashboard(client: FlaskCl
     assert page.status_code == 200 and page.mimetype == "text/html" and page.headers["Vary"] == "Accept"
     html = page.get_data(as_text=True)
     assert "No hook call recorded yet." in html and "<script" not in html and "http" not in html.split("<body>")[1]
-    response_validator(yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8")), "/feedback-report", "get", 200,
-                       "text/html")  # documented
+    response_validator(
+        yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8")), "/feedback-report", "get", 200, "text/html"
+    )  # documented
 
 
 def test_the_dashboard_narrows_to_one_service(live_app: str) -> None:
     feedback_run(live_app)
-    page = requests.get(f"{live_app}/feedback-report?service=acne-scar-order-sign",
-                        headers={"Accept": BROWSER_ACCEPT}, timeout=30).text
+    page = requests.get(
+        f"{live_app}/feedback-report?service=acne-scar-order-sign", headers={"Accept": BROWSER_ACCEPT}, timeout=30
+    ).text
     assert "order-isotretinoin-recent (silent)" in page and "isotretinoin-recent (live)" not in page
     assert "(service acne-scar-order-sign)" in page
 
 
 def test_what_the_store_holds_is_escaped_never_markup(app: Flask, client: FlaskClient) -> None:
     """Card ids come from the database: whatever one holds is shown as text."""
-    app.extensions["cds_store"].record_issued(TREATMENT, "h-1", [RenderedCard('<script>alert("x")</script>',
-                                                                              {"uuid": "c-1"})])
+    app.extensions["cds_store"].record_issued(
+        TREATMENT, "h-1", [RenderedCard('<script>alert("x")</script>', {"uuid": "c-1"})]
+    )
     html = client.get("/feedback-report", headers={"Accept": "text/html"}).get_data(as_text=True)
     assert "<script" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html

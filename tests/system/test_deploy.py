@@ -163,7 +163,8 @@ def test_kustomize_build_validates(no_network: None) -> None:
     assert done.returncode == 0, done.stderr
     built = [d for d in yaml.safe_load_all(done.stdout) if d]
     assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
-        (d["kind"], d["metadata"]["name"]) for d in deployed())
+        (d["kind"], d["metadata"]["name"]) for d in deployed()
+    )
     for doc in built:
         validate_strict(doc)
 

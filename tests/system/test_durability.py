@@ -35,8 +35,11 @@ def card_uuid(base: str) -> str:
 
 def item(card: str, n: int) -> dict[str, str]:
     """Item n: overridden at a distinct second, so each is a different piece of feedback."""
-    return {"card": card, "outcome": "overridden",
-            "outcomeTimestamp": f"2026-11-26T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"}
+    return {
+        "card": card,
+        "outcome": "overridden",
+        "outcomeTimestamp": f"2026-11-26T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z",
+    }
 
 
 def post_all(base: str, card: str, numbers: list[int], acked: list[int], stop: threading.Event) -> None:
@@ -45,8 +48,7 @@ def post_all(base: str, card: str, numbers: list[int], acked: list[int], stop: t
             if stop.is_set():
                 return
             try:
-                response = session.post(f"{base}{SERVICE_URL}/feedback",
-                                        json={"feedback": [item(card, n)]}, timeout=10)
+                response = session.post(f"{base}{SERVICE_URL}/feedback", json={"feedback": [item(card, n)]}, timeout=10)
             except requests.RequestException:
                 return  # the server was killed mid-request: that item was never acknowledged
             if response.status_code == 200:
@@ -55,8 +57,10 @@ def post_all(base: str, card: str, numbers: list[int], acked: list[int], stop: t
 
 def run_clients(base: str, card: str, stop: threading.Event) -> tuple[list[threading.Thread], list[int]]:
     acked: list[int] = []
-    threads = [threading.Thread(target=post_all, args=(base, card, list(range(i, ITEMS, CLIENTS)), acked, stop))
-               for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=post_all, args=(base, card, list(range(i, ITEMS, CLIENTS)), acked, stop))
+        for i in range(CLIENTS)
+    ]
     for thread in threads:
         thread.start()
     return threads, acked
@@ -117,8 +121,11 @@ def test_the_cards_of_one_response_are_stored_whole_or_not_at_all(database_url: 
     store = Store.from_url(database_url)
     store.migrate()
     plain, with_one, clash = (str(uuid.uuid4()) for _ in range(3))
-    store.record_issued("svc", "hook-1", [RenderedCard("plan", {"uuid": plain}),
-                                          RenderedCard("warning", {"uuid": with_one}, {clash: "retinoid"})])
+    store.record_issued(
+        "svc",
+        "hook-1",
+        [RenderedCard("plan", {"uuid": plain}), RenderedCard("warning", {"uuid": with_one}, {clash: "retinoid"})],
+    )
     assert store.issued("svc", [plain])[plain].suggestion_uuids == frozenset()
     assert store.issued("svc", [with_one])[with_one].suggestion_uuids == {clash}
     later = str(uuid.uuid4())

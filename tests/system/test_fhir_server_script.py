@@ -55,8 +55,9 @@ def test_with_a_token_a_call_without_it_is_refused(tmp_path: Path) -> None:
 def test_start_returns_with_the_bundle_loaded_and_stop_ends_it(tmp_path: Path) -> None:
     port = free_port()
     workdir = ["--port", str(port), "--workdir", str(tmp_path)]
-    started = subprocess.run([*SCRIPT, "start", *workdir, "--no-token", "--load", str(PATIENT)],
-                             capture_output=True, text=True, timeout=300)
+    started = subprocess.run(
+        [*SCRIPT, "start", *workdir, "--no-token", "--load", str(PATIENT)], capture_output=True, text=True, timeout=300
+    )
     try:
         assert started.returncode == 0, started.stderr
         # no waiting here: start returned, so the patient is there

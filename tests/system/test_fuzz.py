@@ -68,32 +68,42 @@ RAW = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
 # file on 2 cores. For a deeper run by hand: FUZZ_MAX_EXAMPLES=5000, and FUZZ_RANDOM=1 for other
 # cases than CI's (derandomized: the same cases every run).
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "1000"))
-HOOK_SERVICE = {"patient-view": "acne-scar-treatment", "order-select": "acne-scar-order-select",
-                "order-sign": "acne-scar-order-sign"}
+HOOK_SERVICE = {
+    "patient-view": "acne-scar-treatment",
+    "order-select": "acne-scar-order-select",
+    "order-sign": "acne-scar-order-sign",
+}
 UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 SCHEME_AND_HOST = re.compile(r"^\s*https?:(//[^/?#]*)?", re.IGNORECASE)
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens on it
 
 
 def _config() -> schemathesis.Config:
-    return schemathesis.Config.from_dict({
-        "generation": {"mode": "all", "with-security-parameters": False, "database": "none"},
-        "phases": {"stateful": {"enabled": False}},  # the contract has no links: nothing to chain
-        # Fuzzed tokens are random: show them, so that a failure's curl command reproduces it.
-        "output": {"sanitization": {"enabled": False}},
-        "checks": {
-            "ignored_auth": {"enabled": False},
-            "missing_required_header": {"enabled": False},
-            "negative_data_rejection": {"expected-statuses": [
-                "400", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]},
-        },
-        "operations": [
-            {"include-operation-id": "callService",
-             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "412", "422"]}}},
-            {"include-operation-id": "sendFeedback",
-             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}}},
-        ],
-    })
+    return schemathesis.Config.from_dict(
+        {
+            "generation": {"mode": "all", "with-security-parameters": False, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},  # the contract has no links: nothing to chain
+            # Fuzzed tokens are random: show them, so that a failure's curl command reproduces it.
+            "output": {"sanitization": {"enabled": False}},
+            "checks": {
+                "ignored_auth": {"enabled": False},
+                "missing_required_header": {"enabled": False},
+                "negative_data_rejection": {
+                    "expected-statuses": ["400", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+                },
+            },
+            "operations": [
+                {
+                    "include-operation-id": "callService",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "412", "422"]}},
+                },
+                {
+                    "include-operation-id": "sendFeedback",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}},
+                },
+            ],
+        }
+    )
 
 
 schema = schemathesis.openapi.from_path(CONTRACT, config=_config())
@@ -101,8 +111,9 @@ schema = schemathesis.openapi.from_path(CONTRACT, config=_config())
 
 def _validator(schema_: dict[str, Any]) -> jsonschema.Draft202012Validator:
     """A validator for a schema of the contract, its `$ref`s resolved in the contract."""
-    return jsonschema.Draft202012Validator({**RAW, **schema_},
-                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return jsonschema.Draft202012Validator(
+        {**RAW, **schema_}, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 HOOK_REQUEST = _validator({"$ref": "#/components/schemas/HookRequest"})
@@ -116,8 +127,10 @@ def _operation_id(case: schemathesis.Case) -> str | None:
 # ----- CONTRACT GAPS: the schema says one thing, the service (and mostly the prose) another ------
 # Failures these explain exactly are dropped; each is reported to the lead as a contract mistake.
 
-def _only_foreign_prefetch_keys_invalid(failure: Failure, case: schemathesis.Case,
-                                        response: schemathesis.Response) -> bool:
+
+def _only_foreign_prefetch_keys_invalid(
+    failure: Failure, case: schemathesis.Case, response: schemathesis.Response
+) -> bool:
     """HookRequest.prefetch gives every key the `FhirResource | null` schema, but the contract
     says "Keys that are not the service's are ignored", and the service ignores them. ST201 on a
     body that is valid once the keys the called service does not use are dropped is that gap."""
@@ -130,8 +143,9 @@ def _only_foreign_prefetch_keys_invalid(failure: Failure, case: schemathesis.Cas
     return HOOK_REQUEST.is_valid({**body, "prefetch": {k: v for k, v in body["prefetch"].items() if k in keys}})
 
 
-def _yaml_body_described_as_a_string(failure: Failure, case: schemathesis.Case,
-                                     response: schemathesis.Response) -> bool:
+def _yaml_body_described_as_a_string(
+    failure: Failure, case: schemathesis.Case, response: schemathesis.Response
+) -> bool:
     """GET /openapi.yaml: `application/yaml` with `schema: {type: string}`. A YAML body is read
     as the data it encodes, here a mapping (the OpenAPI document), not a string."""
     return failure.code == "ST108" and _operation_id(case) == "openapi"
@@ -156,12 +170,16 @@ def _selection_not_among_drafts(failure: Failure, case: schemathesis.Case, respo
     if not isinstance(errors, dict) or errors.keys() != {"context"} or not isinstance(errors["context"], dict):
         return False
     selections = errors["context"].get("selections")
-    return (errors["context"].keys() == {"selections"} and isinstance(selections, list)
-            and all(str(m).endswith("is not among context.draftOrders.") for m in selections))
+    return (
+        errors["context"].keys() == {"selections"}
+        and isinstance(selections, list)
+        and all(str(m).endswith("is not among context.draftOrders.") for m in selections)
+    )
 
 
-def _prefetch_value_the_key_cannot_hold(failure: Failure, case: schemathesis.Case,
-                                        response: schemathesis.Response) -> bool:
+def _prefetch_value_the_key_cannot_hold(
+    failure: Failure, case: schemathesis.Case, response: schemathesis.Response
+) -> bool:
     """Every prefetch key has the schema `FhirResource | null`, but the service refuses (400,
     errors under `prefetch.<key>`) a value its template cannot return: a search key (`conditions`)
     holding anything but a Bundle, an OperationOutcome or null, a read key (`patient`) another
@@ -180,19 +198,29 @@ def _expires_in_beyond_64_bits(failure: Failure, case: schemathesis.Case, respon
     body = case.body if isinstance(case.body, dict) else {}
     authorization = body.get("fhirAuthorization")
     expires_in = authorization.get("expires_in") if isinstance(authorization, dict) else None
-    return (failure.code == "ST202" and response.status_code == 400
-            and isinstance(expires_in, int) and expires_in not in ORJSON_INTS)
+    return (
+        failure.code == "ST202"
+        and response.status_code == 400
+        and isinstance(expires_in, int)
+        and expires_in not in ORJSON_INTS
+    )
 
 
-def _timestamp_outside_utc_calendar(failure: Failure, case: schemathesis.Case,
-                                    response: schemathesis.Response) -> bool:
+def _timestamp_outside_utc_calendar(failure: Failure, case: schemathesis.Case, response: schemathesis.Response) -> bool:
     """A feedback time that leaves years 1-9999 once in UTC is refused (400); a JSON Schema
     pattern cannot say so (see the regression test below)."""
     body: Any = case.body
     items = body.get("feedback") if isinstance(body, dict) else None
-    return response.status_code == 400 and isinstance(items, list) and any(
-        isinstance(i, dict) and isinstance(i.get("outcomeTimestamp"), str)
-        and _beyond_the_calendar_in_utc(i["outcomeTimestamp"]) for i in items)
+    return (
+        response.status_code == 400
+        and isinstance(items, list)
+        and any(
+            isinstance(i, dict)
+            and isinstance(i.get("outcomeTimestamp"), str)
+            and _beyond_the_calendar_in_utc(i["outcomeTimestamp"])
+            for i in items
+        )
+    )
 
 
 def _beyond_the_calendar_in_utc(timestamp: str) -> bool:
@@ -205,17 +233,25 @@ def _beyond_the_calendar_in_utc(timestamp: str) -> bool:
     return False
 
 
-CONTRACT_GAPS = [_timestamp_outside_utc_calendar, _only_foreign_prefetch_keys_invalid, _yaml_body_described_as_a_string,
-                 _selection_not_among_drafts, _prefetch_value_the_key_cannot_hold, _expires_in_beyond_64_bits]
+CONTRACT_GAPS = [
+    _timestamp_outside_utc_calendar,
+    _only_foreign_prefetch_keys_invalid,
+    _yaml_body_described_as_a_string,
+    _selection_not_among_drafts,
+    _prefetch_value_the_key_cannot_hold,
+    _expires_in_beyond_64_bits,
+]
 
 
 @schema.hook
-def filter_failure(context: schemathesis.HookContext, failure: Failure, case: schemathesis.Case,
-                   response: schemathesis.Response) -> bool:
+def filter_failure(
+    context: schemathesis.HookContext, failure: Failure, case: schemathesis.Case, response: schemathesis.Response
+) -> bool:
     return not any(gap(failure, case, response) for gap in CONTRACT_GAPS)
 
 
 # ----- a FHIR server on loopback for the fallback fetch -------------------------------------------
+
 
 class _FhirHandler(BaseHTTPRequestHandler):
     """`…/Patient/<id>` answers that Patient; a search (`…/<Type>?…`) an empty searchset; anything
@@ -229,8 +265,10 @@ class _FhirHandler(BaseHTTPRequestHandler):
         elif re.search(r"/[A-Z][A-Za-z]+$", parts.path) and parts.query:
             status, body = 200, {"resourceType": "Bundle", "type": "searchset", "total": 0}
         else:
-            status, body = 404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
-                                                                                "code": "not-found"}]}
+            status, body = (
+                404,
+                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]},
+            )
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/fhir+json")
@@ -251,6 +289,7 @@ def fhir_base() -> Iterator[str]:
 
 # ----- the service under gunicorn -------------------------------------------------------------------
 
+
 @dataclass
 class Target:
     server: Gunicorn
@@ -270,8 +309,10 @@ def _contract_example(name: str) -> dict[str, Any]:
 def _issue_cards(base: str) -> dict[str, dict[str, list[str]]]:
     """Call two services with the contract's examples; their cards can then get feedback."""
     issued = {}
-    for service_id, example in (("acne-scar-treatment", "PatientViewRequest"),
-                                ("acne-scar-order-sign", "OrderSignRequest")):
+    for service_id, example in (
+        ("acne-scar-treatment", "PatientViewRequest"),
+        ("acne-scar-order-sign", "OrderSignRequest"),
+    ):
         response = requests.post(f"{base}/cds-services/{service_id}", json=_contract_example(example), timeout=10)
         assert response.status_code == 200, response.text
         cards = response.json()["cards"]
@@ -283,11 +324,20 @@ def _issue_cards(base: str) -> dict[str, dict[str, list[str]]]:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory, fhir_base: str) -> Iterator[Target]:
     work = tmp_path_factory.mktemp("fuzz")
-    env = {"DATABASE_URL": f"sqlite:///{work}/cds.sqlite3", "WEB_CONCURRENCY": "2", "CDS_TODAY": "2026-11-26",
-           "AUTH_MODE": "off", "LOG_LEVEL": "WARNING",
-           # Defence in depth: a fetch from anything but loopback goes to a closed loopback port.
-           "HTTP_PROXY": CLOSED, "HTTPS_PROXY": CLOSED, "http_proxy": CLOSED, "https_proxy": CLOSED,
-           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{work}/cds.sqlite3",
+        "WEB_CONCURRENCY": "2",
+        "CDS_TODAY": "2026-11-26",
+        "AUTH_MODE": "off",
+        "LOG_LEVEL": "WARNING",
+        # Defence in depth: a fetch from anything but loopback goes to a closed loopback port.
+        "HTTP_PROXY": CLOSED,
+        "HTTPS_PROXY": CLOSED,
+        "http_proxy": CLOSED,
+        "https_proxy": CLOSED,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
     with gunicorn(env, work / "gunicorn.log") as server:
         services = requests.get(f"{server.base}/cds-services", timeout=10).json()["services"]
         SERVICE_PREFETCH_KEYS.update({s["id"]: set(s["prefetch"]) for s in services})
@@ -323,8 +373,11 @@ def _prepare(case: schemathesis.Case, target: Target) -> None:
             if not cards[card] or not isinstance(accepted, list):
                 continue
             for m, suggestion in enumerate(accepted):
-                if isinstance(suggestion, dict) and isinstance(suggestion.get("id"), str) \
-                        and UUID.match(suggestion["id"]):
+                if (
+                    isinstance(suggestion, dict)
+                    and isinstance(suggestion.get("id"), str)
+                    and UUID.match(suggestion["id"])
+                ):
                     suggestion["id"] = cards[card][m % len(cards[card])]
 
 
@@ -335,7 +388,7 @@ def _use_the_services_prefetch_keys(body: dict[str, Any], keys: set[str]) -> Non
     if not isinstance(prefetch, dict):
         return
     free = [k for k in sorted(keys) if k not in prefetch]
-    for foreign in [k for k in prefetch if k not in keys][:len(free)]:
+    for foreign in [k for k in prefetch if k not in keys][: len(free)]:
         prefetch[free.pop(0)] = prefetch.pop(foreign)
 
 
@@ -357,15 +410,25 @@ def _select_drafts(context: Any) -> None:
 
 @pytest.mark.fuzz
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"), database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
-                                 HealthCheck.large_base_example])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("FUZZ_RANDOM"),
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 def test_every_operation_keeps_the_contract(case: schemathesis.Case, target: Target) -> None:
     _prepare(case, target)
     case.call_and_validate(base_url=target.base, timeout=10)
 
 
 # ----- regression tests: one minimal request per defect the fuzzing found ------------------------
+
 
 def _response_errors(path: str, method: str, status: int, body: Any) -> list[str]:
     """Why `body` does not follow the contract's schema for that answer ([] when it does)."""
@@ -379,23 +442,34 @@ def _response_errors(path: str, method: str, status: int, body: Any) -> list[str
 
 
 def test_a_token_that_http_cannot_carry_is_refused_not_a_crash(client: FlaskClient) -> None:
-    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-            "context": {"userId": "Practitioner/example", "patientId": "p1"},
-            "fhirServer": f"{CLOSED}/fhir",
-            "fhirAuthorization": {"access_token": "t\u2713", "token_type": "Bearer", "expires_in": 300,
-                                  "scope": "patient/*.read", "subject": "ehr"}}
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "p1"},
+        "fhirServer": f"{CLOSED}/fhir",
+        "fhirAuthorization": {
+            "access_token": "t\u2713",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "ehr",
+        },
+    }
     response = client.post("/cds-services/acne-scar-treatment", json=body)
     assert response.status_code in (400, 412), response.get_json()
     assert _response_errors("/cds-services/{id}", "post", response.status_code, response.get_json()) == []
 
 
 @pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
-def test_a_feedback_time_at_the_edge_of_the_calendar_is_an_answer_not_a_crash(client: FlaskClient,
-                                                                              timestamp: str) -> None:
+def test_a_feedback_time_at_the_edge_of_the_calendar_is_an_answer_not_a_crash(
+    client: FlaskClient, timestamp: str
+) -> None:
     issued = client.post("/cds-services/acne-scar-treatment", json=_contract_example("PatientViewRequest"))
     card = issued.get_json()["cards"][0]["uuid"]
-    response = client.post("/cds-services/acne-scar-treatment/feedback", json={
-        "feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": timestamp}]})
+    response = client.post(
+        "/cds-services/acne-scar-treatment/feedback",
+        json={"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": timestamp}]},
+    )
     assert response.status_code in (200, 400), response.get_json()
     assert _response_errors("/cds-services/{id}/feedback", "post", response.status_code, response.get_json()) == []
     if response.status_code == 400:

@@ -29,10 +29,17 @@ def collection(*resources: dict[str, Any]) -> dict[str, Any]:
 
 def other_problems(pid: str, count: int) -> list[dict[str, Any]]:
     """A long problem list, so that searches span several pages (the server pages by 20)."""
-    return [{"resourceType": "Condition", "id": f"{pid}-problem-{i}",
-             "subject": {"reference": f"Patient/{pid}"},
-             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003",
-                                  "display": "Hypertensive disorder"}]}} for i in range(count)]
+    return [
+        {
+            "resourceType": "Condition",
+            "id": f"{pid}-problem-{i}",
+            "subject": {"reference": f"Patient/{pid}"},
+            "code": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertensive disorder"}]
+            },
+        }
+        for i in range(count)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +54,18 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer
 @pytest.fixture(scope="module")
 def loaded(fhir_server: FhirServer) -> FhirServer:
     scar = icepick_scar(pid="int1", cid="int1-scar")
-    fhir_server.load(collection(patient("int1"), scar, *other_problems("int1", 45),
-                                 isotretinoin_statement(pid="int1")))
+    fhir_server.load(collection(patient("int1"), scar, *other_problems("int1", 45), isotretinoin_statement(pid="int1")))
     return fhir_server
 
 
 def no_prefetch(server: FhirServer, token: str = TOKEN) -> dict[str, Any]:
-    auth = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
-            "scope": "patient/*.read", "subject": "acne-scar-cds"}
+    auth = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "acne-scar-cds",
+    }
     body = hook_request(pid="int1", fhirServer=server.base_url, fhirAuthorization=auth)
     del body["prefetch"]
     return body
@@ -72,9 +83,13 @@ def test_cards_from_a_real_fhir_server_without_prefetch(client: FlaskClient, loa
 
 def test_same_cards_as_with_full_prefetch(client: FlaskClient, loaded: FhirServer) -> None:
     fetched = client.post(SERVICE_URL, json=no_prefetch(loaded)).get_json()["cards"]
-    prefetched_body = hook_request(patient("int1"), icepick_scar(pid="int1", cid="int1-scar"),
-                                   *other_problems("int1", 45), isotretinoin_statement(pid="int1"),
-                                   pid="int1")
+    prefetched_body = hook_request(
+        patient("int1"),
+        icepick_scar(pid="int1", cid="int1-scar"),
+        *other_problems("int1", 45),
+        isotretinoin_statement(pid="int1"),
+        pid="int1",
+    )
     prefetched = client.post(SERVICE_URL, json=prefetched_body).get_json()["cards"]
     strip = lambda cards: sorted((c["summary"], c["detail"]) for c in cards)  # noqa: E731
     assert strip(fetched) == strip(prefetched)
@@ -96,7 +111,8 @@ def test_patient_unknown_to_the_server_gets_no_cards(client: FlaskClient, loaded
 
 
 def test_a_medication_named_only_by_reference_is_read_from_the_fhir_server(
-        client: FlaskClient, fhir_server: FhirServer) -> None:
+    client: FlaskClient, fhir_server: FhirServer
+) -> None:
     """Guideline v2 §5 scenario 8, over a real FHIR server: the prescription and its fill name
     their Medication by reference only (no display), and the EHR did not prefetch it. The service
     reads Medication/{id} from fhirServer, so the records are isotretinoin (R3, last dose
@@ -108,8 +124,13 @@ def test_a_medication_named_only_by_reference_is_read_from_the_fhir_server(
     medication = dict(medication, id="isotretinoin-medication-unavailable-isotretinoin-40")
     fhir_server.load(collection(medication))
     request["fhirServer"] = fhir_server.base_url
-    request["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
-                                    "scope": "patient/*.read", "subject": "acne-scar-cds"}
+    request["fhirAuthorization"] = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "acne-scar-cds",
+    }
 
     response = client.post(SERVICE_URL, json=request)
 

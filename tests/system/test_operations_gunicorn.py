@@ -47,8 +47,11 @@ def test_sigterm_lets_an_in_flight_call_finish(tmp_path: Path) -> None:
     try:
         with gunicorn(env, tmp_path / "gunicorn.log") as server:
             body = hook_request(icepick_scar(), omit=("medicationStatements",), fhirServer=fhir.url_for("/fhir"))
-            call = threading.Thread(target=lambda: answers.append(
-                requests.post(server.base + SERVICE_URL, json=body, timeout=10).status_code))
+            call = threading.Thread(
+                target=lambda: answers.append(
+                    requests.post(server.base + SERVICE_URL, json=body, timeout=10).status_code
+                )
+            )
             call.start()
             time.sleep(0.3)  # the call is now waiting on the FHIR server
             os.killpg(server.process.pid, signal.SIGTERM)

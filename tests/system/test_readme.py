@@ -23,13 +23,18 @@ def test_every_setting_is_documented() -> None:
 
 def test_the_two_commands_come_first() -> None:
     first_commands = README.index("make run")
-    assert first_commands < README.index("curl -s") and "make test" in README[:first_commands + 200]
+    assert first_commands < README.index("curl -s") and "make test" in README[: first_commands + 200]
 
 
 def test_files_the_readme_names_exist() -> None:
     root = ROOT
-    for name in ("fixtures/requests/isotretinoin-2-months.json", "fixtures/requests/no-prefetch.json",
-                 "fixtures/patients/isotretinoin-2-months.json", "scripts/fhir_server.py", ".ci/run"):
+    for name in (
+        "fixtures/requests/isotretinoin-2-months.json",
+        "fixtures/requests/no-prefetch.json",
+        "fixtures/patients/isotretinoin-2-months.json",
+        "scripts/fhir_server.py",
+        ".ci/run",
+    ):
         assert (root / name).exists(), name
 
 

@@ -74,13 +74,15 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def card_sections(html: str) -> dict[str, str]:
     """cards.html, cut into one piece of markup per card section."""
     pieces = re.split(r'(?=<section class="review-card" id="card-)', html)
-    return {re.match(r'<section class="review-card" id="card-([^"]+)"', p)[1]: p  # type: ignore[index]
-            for p in pieces if p.startswith("<section")}
+    return {
+        re.match(r'<section class="review-card" id="card-([^"]+)"', p)[1]: p  # type: ignore[index]
+        for p in pieces
+        if p.startswith("<section")
+    }
 
 
 @needs_chromium
-def test_a_reviewer_sees_every_card_with_its_evidence_and_no_link_leads_nowhere(package: Path,
-                                                                                tmp_path: Path) -> None:
+def test_a_reviewer_sees_every_card_with_its_evidence_and_no_link_leads_nowhere(package: Path, tmp_path: Path) -> None:
     doms = {page: open_in_chromium((package / page).as_uri(), tmp_path / page)[0] for page in PAGES}
 
     cards = card_sections(doms["cards.html"])
@@ -111,8 +113,10 @@ def test_the_package_says_what_it_cannot_show_and_why(package: Path) -> None:
     cards = card_sections((package / "cards.html").read_text(encoding="utf-8"))
     assert "no example patient triggers this card" in cards["order-unreadable"]
     recent = cards["isotretinoin-recent"]
-    assert "Isotretinoin last dose 2026-09-26: defer fully ablative laser and mechanical dermabrasion until " \
-           "2027-03-26" in recent
+    assert (
+        "Isotretinoin last dose 2026-09-26: defer fully ablative laser and mechanical dermabrasion until "
+        "2027-03-26" in recent
+    )
     assert "isotretinoin within the last 6 months, or last dose unknown (R3)" in recent
     assert "Laser punch-out" in recent and 'href="fixtures.html#fixture-patients-isotretinoin-2-months"' in recent
     pregnancy = cards["isotretinoin-pregnancy"]
@@ -140,17 +144,29 @@ def test_every_value_set_is_in_the_data_element_table() -> None:
 
 def test_a_sign_off_is_shown_on_the_next_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     signed = tmp_path / "review.yaml"
-    signed.write_text(yaml.safe_dump({"reviewer": "Dr A. Reviewer", "date": "2026-12-03", "decision": "approved",
-                                      "content_version": "2", "fingerprint": fingerprint()[0]}), encoding="utf-8")
+    signed.write_text(
+        yaml.safe_dump(
+            {
+                "reviewer": "Dr A. Reviewer",
+                "date": "2026-12-03",
+                "decision": "approved",
+                "content_version": "2",
+                "fingerprint": fingerprint()[0],
+            }
+        ),
+        encoding="utf-8",
+    )
     monkeypatch.setenv("CONTENT_REVIEW_FILE", str(signed))
     assert review(tmp_path / "out") == 0
     index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert '<span class="flag good">signed off</span>' in index and "Dr A. Reviewer" in index
-    signed.write_text(signed.read_text(encoding="utf-8").replace(fingerprint()[0], "sha256:" + "1" * 64),
-                      encoding="utf-8")
+    signed.write_text(
+        signed.read_text(encoding="utf-8").replace(fingerprint()[0], "sha256:" + "1" * 64), encoding="utf-8"
+    )
     assert review(tmp_path / "out") == 0
     assert "outdated: the approval on file is for other content" in (tmp_path / "out" / "index.html").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
 
 
 def older(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -198,8 +214,9 @@ def test_changes_since_a_git_ref_read_the_content_at_that_ref(tmp_path: Path) ->
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
     catalogue = repository / "cards" / "content" / "catalogue.yaml"
-    catalogue.write_text(catalogue.read_text(encoding="utf-8").replace("several sessions", "some sessions", 1),
-                         encoding="utf-8")
+    catalogue.write_text(
+        catalogue.read_text(encoding="utf-8").replace("several sessions", "some sessions", 1), encoding="utf-8"
+    )
 
     then, now = at_git_ref("HEAD", repository), snapshot_of(repository / "cards")
     assert then["fingerprint"] == fingerprint()[0] != now["fingerprint"]
@@ -207,8 +224,9 @@ def test_changes_since_a_git_ref_read_the_content_at_that_ref(tmp_path: Path) ->
     assert then["fixtures"] is None  # a ref's rules are not run
 
 
-def test_since_names_a_git_ref_of_the_checkout_or_fails_clearly(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_since_names_a_git_ref_of_the_checkout_or_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     if (ROOT / ".git").exists():
         assert review(tmp_path / "a", "--since", "HEAD") == 0
         assert "What changed since git HEAD" in (tmp_path / "a" / "changes.html").read_text(encoding="utf-8")
@@ -223,17 +241,26 @@ def test_since_names_a_git_ref_of_the_checkout_or_fails_clearly(tmp_path: Path,
 def pilot_database(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """A database file after a short pilot: patient-view live with feedback, order-sign silent."""
     url = f"sqlite:///{tmp_path}/pilot.sqlite3"
-    app = create_app(dataclasses.replace(settings, database_url=url,
-                                         cards_mode=CardsMode("live", (("acne-scar-order-sign", "silent"),))))
+    app = create_app(
+        dataclasses.replace(
+            settings, database_url=url, cards_mode=CardsMode("live", (("acne-scar-order-sign", "silent"),))
+        )
+    )
     client = app.test_client()
-    cards = client.post("/cds-services/acne-scar-treatment",
-                        json=load_json(FIXTURES / "requests" / "isotretinoin-2-months.json")).get_json()["cards"]
+    cards = client.post(
+        "/cds-services/acne-scar-treatment", json=load_json(FIXTURES / "requests" / "isotretinoin-2-months.json")
+    ).get_json()["cards"]
     warning = next(c for c in cards if c["indicator"] == "warning")
-    item = {"card": warning["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-26T10:00:00Z",
-            "overrideReason": {"reason": warning["overrideReasons"][1]}}
+    item = {
+        "card": warning["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-26T10:00:00Z",
+        "overrideReason": {"reason": warning["overrideReasons"][1]},
+    }
     assert client.post("/cds-services/acne-scar-treatment/feedback", json={"feedback": [item]}).status_code == 200
-    client.post("/cds-services/acne-scar-order-sign",
-                json=load_json(FIXTURES / "orders" / "ablative-after-isotretinoin.json"))
+    client.post(
+        "/cds-services/acne-scar-order-sign", json=load_json(FIXTURES / "orders" / "ablative-after-isotretinoin.json")
+    )
     yield url
 
 
@@ -251,10 +278,16 @@ def test_the_package_carries_the_dashboard_of_a_database(pilot_database: str, tm
 
 def test_review_runs_as_the_readme_prints_it(tmp_path: Path) -> None:
     """From a fresh clone's folder, with the console script."""
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "acne-scar-cds"), "review", "--out", str(tmp_path / "r")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "acne-scar-cds"), "review", "--out", str(tmp_path / "r")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     fixtures = len(list(FIXTURES.glob("patients/*.json"))) + len(list(FIXTURES.glob("orders/*.json")))
     assert f"{len(CATALOGUE.cards)} cards, {fixtures} example patients" in done.stdout
     assert (tmp_path / "r" / "index.html").is_file() and date.today().isoformat() in (
-        tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+        tmp_path / "r" / "index.html"
+    ).read_text(encoding="utf-8")

@@ -24,5 +24,3 @@ def test_every_line_gunicorn_and_the_app_write_is_json_with_a_utc_time(tmp_path:
         offset = when.utcoffset()
         assert offset is not None and offset.total_seconds() == 0, line["time"]
         assert abs((datetime.now(UTC) - when).total_seconds()) < 300
-
-

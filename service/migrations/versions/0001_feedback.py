@@ -25,15 +25,13 @@ def upgrade() -> None:
     op.create_table(
         "issued_suggestions",
         sa.Column("uuid", sa.String(36), primary_key=True),
-        sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False,
-                  index=True),
+        sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
         sa.Column("suggestion_key", sa.String(64), nullable=False),
     )
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False,
-                  index=True),
+        sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_cards.uuid"), nullable=False, index=True),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("outcome_timestamp", sa.DateTime(timezone=True), nullable=False),
         sa.Column("override_system", sa.String(255)),
@@ -45,8 +43,7 @@ def upgrade() -> None:
     op.create_table(
         "accepted_suggestions",
         sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), primary_key=True),
-        sa.Column("suggestion_uuid", sa.String(36), sa.ForeignKey("issued_suggestions.uuid"),
-                  primary_key=True),
+        sa.Column("suggestion_uuid", sa.String(36), sa.ForeignKey("issued_suggestions.uuid"), primary_key=True),
     )
 
 
