@@ -320,18 +320,21 @@ def test_wrong_fitzpatrick_loinc_is_not_read(engine: Engine) -> None:
     assert record(engine, obs).skin_type is None
 
 
-def test_latest_pregnancy_observation_wins(engine: Engine) -> None:
-    def status(oid: str, when: str, answer: str) -> dict[str, Any]:
-        return {
-            "resourceType": "Observation",
-            "id": oid,
-            "status": "final",
-            "subject": {"reference": "Patient/p1"},
-            "effectiveDateTime": when,
-            "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
-            "valueCodeableConcept": {"coding": [{"system": SCT, "code": answer}]},
-        }
+def pregnancy_status(oid: str, when: str, answer: str) -> dict[str, Any]:
+    """A pregnancy-status Observation (LOINC 82810-3) answered with a SNOMED CT code."""
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+        "valueCodeableConcept": {"coding": [{"system": SCT, "code": answer}]},
+    }
 
+
+def test_latest_pregnancy_observation_wins(engine: Engine) -> None:
+    status = pregnancy_status
     facts = record(engine, status("a", "2026-01-01", "77386006"), status("b", "2026-11-01", "60001007"))
     assert facts.pregnancy.status == "not-pregnant"
 
@@ -417,17 +420,7 @@ def test_a_fitzpatrick_range_is_read_as_its_darkest_type(engine: Engine, answer:
 
 
 def test_the_latest_pregnancy_answer_unknown_is_not_outweighed_by_an_older_negative(engine: Engine) -> None:
-    def status(oid: str, when: str, code: str) -> dict[str, Any]:
-        return {
-            "resourceType": "Observation",
-            "id": oid,
-            "status": "final",
-            "effectiveDateTime": when,
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
-            "valueCodeableConcept": {"coding": [{"system": SCT, "code": code}]},
-        }
-
+    status = pregnancy_status
     facts = record(engine, status("older", "2026-11-06", "60001007"), status("newer", "2026-11-25", "261665006"))
     assert facts.pregnancy.status == "unknown"
 

@@ -1,6 +1,6 @@
 """The review package (`acne-scar-cds review`, README "Going live safely"): a static site a clinical
 committee reads from disk, prints and signs off. Rendered in a real browser (Debian's chromium,
-headless, as tests/test_api_docs.py does), it must show every catalogue card with its evidence
+headless, as tests/service/test_api_docs.py does), it must show every catalogue card with its evidence
 links, and no link inside it may lead nowhere."""
 
 from __future__ import annotations
