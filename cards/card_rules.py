@@ -121,10 +121,12 @@ def fhir_problem(resource: Any) -> str | None:
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return "Not a FHIR resource."
     try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        model = get_fhir_model_class(resource["resourceType"])
     except (KeyError, ValueError):
         return f"Unknown resourceType {resource['resourceType']!r}."
-    except PydanticError as exc:
+    try:
+        model.model_validate(resource)
+    except PydanticError as exc:  # a ValueError too: caught apart from the unknown type above
         return f"Invalid {resource['resourceType']}: {exc.errors()[0]['msg']}"
     return None
 

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from cards import answers, medications, order_rules, orders, plan, record, resources, rules
+from cards.card_check import CardCheck
 from cards.catalogue import Catalogue
 from cards.errors import ContentError
 from cards.findings import Finding
@@ -43,6 +44,7 @@ class Engine:
     plan_content: PlanContent
     reader: ProcedureReader
     selector: Selector
+    card_check: CardCheck  # what each card sent is checked with (cards.card_check)
 
     @classmethod
     def load(cls, root: Path = CONTENT) -> Engine:
@@ -59,12 +61,16 @@ class Engine:
             if unknown or "unknown" not in by_grade:
                 raise ContentError(f"plan names unknown procedures {unknown} or lacks 'unknown'")
         content = PlanContent(catalogue, procedures, terminology.codesystem_url(PROCEDURE_SYSTEM))
+        # Every card and every draft checked in full here, so that each call checks only what
+        # the chart put in (issue 18).
+        card_check = CardCheck.compile(catalogue, procedures, content.procedure_system)
         return cls(
             terminology,
             catalogue,
             content,
             ProcedureReader.load(terminology, procedures, root / "procedure-text.yaml"),
             Selector(terminology),
+            card_check,
         )
 
     def record(self, patient_id: str, resources: Iterable[RawResource], today: date) -> PatientRecord:

@@ -16,8 +16,9 @@ from cards.dates import add_months
 from cards.findings import Finding, Suggestion
 from cards.medications import ISOTRETINOIN_WAIT_MONTHS
 from cards.orders import Order
-from cards.plan import PlanContent, procedure_request
+from cards.plan import PlanContent
 from cards.record import PatientRecord
+from cards.suggested import antiviral_request, procedure_request
 from cards.uses import Uses
 
 TYPICAL_COURSE_MONTHS = 6  # an isotretinoin course with no dosage bounds is taken to last this long
@@ -252,14 +253,7 @@ def procedure_with_herpes(
 
 def _antiviral(record: PatientRecord, content: PlanContent) -> Suggestion:
     spec = content.catalogue.suggestions["antiviral"]
-    resource = {
-        "resourceType": "MedicationRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "medicationCodeableConcept": {"text": spec["text"]},
-        "subject": {"reference": f"Patient/{record.patient_id}"},
-        "dosageInstruction": [{"text": spec["dosage"]}],
-    }
+    resource = antiviral_request(content.catalogue, record.patient_id)
     return Suggestion(
         "valacyclovir-prophylaxis",
         spec["label"],

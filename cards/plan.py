@@ -18,7 +18,7 @@ from cards.dates import years_between
 from cards.findings import RETINOID, Block, Finding, Suggestion
 from cards.procedures import Procedure
 from cards.record import PatientRecord, Scarring
-from cards.terminology import SNOMED
+from cards.suggested import procedure_request, retinoid_request
 from cards.uses import PROCEDURE_SYSTEM, Uses
 
 MORPHOLOGY_ORDER = ("ice-pick", "boxcar", "rolling")  # the plans, by morphology
@@ -36,7 +36,6 @@ PROCEDURE_PLANS = ("treatment-plan-ice-pick", "treatment-plan-rolling-boxcar")
 GRADE_SECTIONS = {"treatment-plan-ice-pick": "grade-", "treatment-plan-rolling-boxcar": "rolling-boxcar-grade-"}
 GRADED = (2, 3, 4)  # the grades with lines of their own (grade 1 is the macular plan)
 OLD_SCAR_YEARS = 5  # R8 (expert opinion: no reference supports it)
-TOPICAL_ROUTE = {"system": SNOMED, "code": "6064005", "display": "Topical route"}
 # R4: with no Fitzpatrick type recorded, the plan itself withholds energy-based procedures.
 SKIN_TYPE_UNKNOWN_BLOCK = Block("energy-based", "R4-skin-type-unknown")
 
@@ -158,9 +157,9 @@ def _scar_years(scarring: Scarring, today: date) -> int | None:
     return years_between(scarring.onset, today) if scarring.onset else None
 
 
-def _reasons(record: PatientRecord) -> list[dict[str, str]]:
+def _reasons(record: PatientRecord) -> list[str]:
     assert record.scarring is not None
-    return [{"reference": ref} for ref in record.scarring.condition_references]
+    return list(record.scarring.condition_references)
 
 
 def _procedure_suggestion(
@@ -169,25 +168,6 @@ def _procedure_suggestion(
     resource = procedure_request(procedure, record.patient_id, content.procedure_system, _reasons(record))
     label = Template(content.catalogue.suggestions["procedure_label"]).substitute(procedure=procedure.display)
     return Suggestion(procedure.code, label, f"Create a draft order: {procedure.display}", resource, recommended)
-
-
-def procedure_request(
-    procedure: Procedure, patient_id: str, system: str, reasons: list[dict[str, str]] | None = None
-) -> dict[str, Any]:
-    """A draft ServiceRequest for a scar procedure."""
-    resource: dict[str, Any] = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "code": {
-            "coding": [{"system": system, "code": procedure.code, "display": procedure.display}],
-            "text": procedure.display,
-        },
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
-    if reasons:
-        resource["reasonReference"] = reasons
-    return resource
 
 
 def _retinoid(
@@ -201,15 +181,7 @@ def _retinoid(
         return [], [f"{spec['text']}: {'; '.join(reasons)}"]
     if record.topical_retinoids:
         return [], []
-    resource = {
-        "resourceType": "MedicationRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "medicationCodeableConcept": {"coding": [dict(spec["coding"])], "text": spec["text"]},
-        "subject": {"reference": f"Patient/{record.patient_id}"},
-        "reasonReference": _reasons(record),
-        "dosageInstruction": [{"text": spec["dosage"], "route": {"coding": [TOPICAL_ROUTE]}}],
-    }
+    resource = retinoid_request(content.catalogue, record.patient_id, _reasons(record))
     label = Template(content.catalogue.suggestions["retinoid_label"]).substitute(medication=spec["text"])
     if record.pregnancy.status == "unknown" and record.gender != "male":
         label += "; confirm not pregnant"

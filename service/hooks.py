@@ -13,7 +13,6 @@ import requests
 from marshmallow import Schema
 from sqlalchemy.exc import SQLAlchemyError
 
-from cards.card_rules import card_problems
 from cards.engine import Engine
 from cards.render import RenderedCard
 from service.errors import InvalidCards
@@ -54,7 +53,7 @@ def call_service(
     # Imperfect clinical data is read, not refused (GUIDELINE §1, v2): the engine raises nothing
     # for it, and what it could not read is said in the cards.
     cards = service.handler(engine, request, gathered.resources, today)
-    check_cards(cards)
+    check_cards(cards, engine)
     return CallResult(cards, str(request.hook_instance), gathered.fetched)
 
 
@@ -71,10 +70,11 @@ def parse_request(service: ServiceDescriptor[C], body: Mapping[str, Any]) -> Hoo
     return request
 
 
-def check_cards(cards: list[RenderedCard]) -> None:
-    """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500)."""
+def check_cards(cards: list[RenderedCard], engine: Engine) -> None:
+    """Refuse to send a card that breaks CDS Hooks 2.0.1 (a bug of ours, answered 500). The
+    content was checked in full at start-up; this checks what the chart put in (cards.card_check)."""
     for rendered in cards:
-        if problems := card_problems(rendered.card):
+        if problems := engine.card_check.problems(rendered.card):
             raise InvalidCards(
                 f"Card {rendered.card_id!r} breaks the CDS Hooks card rules; no cards were sent.", problems=problems
             )

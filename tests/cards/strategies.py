@@ -275,8 +275,9 @@ SCAR_NOTES = [None, ("History of acne vulgaris", True), ("Pitting on both cheeks
 
 def scar(draw: Draw, today: date, rid: str) -> tuple[dict[str, Any], str, bool, bool]:
     """An acne-scar-like Condition: (resource, kind, names acne, fact and not resolved).
-    kind: "specific" (local morphology code), "l90" (ICD-10-CM L90.5) or "decoy" (text only, or
-    L70.2 acne varioliformis: neither is acne scarring)."""
+    kind: "specific" (local morphology code), "l90" (ICD-10-CM L90.5), "words" (no code, words
+    that name acne scars) or "decoy" (other words only, or L70.2 acne varioliformis: neither is
+    acne scarring)."""
     kind = draw(st.sampled_from(["specific", "specific", "specific", "l90", "l90", "decoy"]))
     text, acne = draw(st.sampled_from(SCAR_TEXTS))
     if kind == "specific":
@@ -285,7 +286,9 @@ def scar(draw: Draw, today: date, rid: str) -> tuple[dict[str, Any], str, bool, 
     elif kind == "l90":
         code = concept(ICD10CM, "L90.5", "Scar conditions and fibrosis of skin", text)
     elif draw(st.booleans()):
+        # In words only (v2 §5): acne scarring when the words name acne scars, else a decoy.
         code = {"text": text or "Ice pick acne scars"}
+        kind = "words" if acne or text is None else "decoy"
     else:
         code = concept(ICD10CM, "L70.2", "Acne varioliformis", text)
     resource, fact, _ = condition(draw, today, rid, code)
@@ -646,7 +649,7 @@ def cases(
         resources.append(resource)
         has_acne = has_acne or (is_acne and fact)
     case.scar_expected = any(
-        ok and (kind == "specific" or (kind == "l90" and (acne or has_acne))) for _, kind, acne, ok in scars
+        ok and (kind in ("specific", "words") or (kind == "l90" and (acne or has_acne))) for _, kind, acne, ok in scars
     )
     for prefix, codes in (("keloid", KELOID_CODES), ("herpes", HERPES_CODES)):
         for i in range(draw(RARE)):

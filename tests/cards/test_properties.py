@@ -167,6 +167,8 @@ def test_every_card_is_valid_cds_hooks(case: Case) -> None:
         card = rendered.card
         assert schema.validate(card) == {}, card
         assert empty_fields(card) == [], card
+        # The per-call check (cards.card_check) agrees with the full rules on every card.
+        assert ENGINE.card_check.problems(card) is None, card
         assert len(card["summary"]) < 140, card["summary"]
         uuids += [card["uuid"], *(s["uuid"] for s in card.get("suggestions", []))]
         for resource in suggested([rendered]):
