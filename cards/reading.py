@@ -21,11 +21,13 @@ A resource that still does not validate is unreadable (model None), with its pro
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
 from pydantic import ValidationError
@@ -58,6 +60,9 @@ DATE_KEYS = frozenset(
 R5_MEDICATION = {"concept": "medicationCodeableConcept", "reference": "medicationReference"}
 
 Path = tuple[str | int, ...]
+# Resources read, kept by content: the same chart is opened many times a day, and validating a
+# resource costs more than the rules that read it (issue 18). Bounded, in memory only.
+READ_CACHE_SIZE = 1024
 # What fhir.resources raises, besides ValidationError, on input it cannot model: nesting deeper
 # than Python recurses, a contained resource of a type FHIR does not define (fhir_core: KeyError).
 UNREADABLE = (RecursionError, KeyError, TypeError, ValueError, AttributeError)
@@ -103,6 +108,21 @@ class Reading:
     data: dict[str, Any]
     repairs: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+
+
+def read_once(model: type[FHIRResourceModel], data: dict[str, Any]) -> Reading:
+    """`read`, once per content: a resource whose exact JSON was read before (by the same model)
+    gets the same reading, which depends on nothing else. Readings are never changed after."""
+    try:
+        content = orjson.dumps(data)
+    except TypeError:  # a value orjson cannot write (an integer beyond 64 bits): read it afresh
+        return read(model, data)
+    return _read_content(model, content)
+
+
+@functools.lru_cache(maxsize=READ_CACHE_SIZE)
+def _read_content(model: type[FHIRResourceModel], content: bytes) -> Reading:
+    return read(model, orjson.loads(content))
 
 
 def read(model: type[FHIRResourceModel], data: dict[str, Any]) -> Reading:

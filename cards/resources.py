@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
@@ -34,7 +35,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cards.reading import read
+from cards.reading import read_once
 from cards.terminology import Terminology, ValueSet
 from cards.uses import Uses
 
@@ -126,6 +127,23 @@ def medication_key(reference: Any) -> str | None:
     return f"Medication/{match.group(1)}" if match else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _content_in(content: bytes, valueset: ValueSet) -> bool:
+    return _concept_in(orjson.loads(content), valueset)
+
+
+def _concept_in(concept: dict[str, Any], valueset: ValueSet) -> bool:
+    """`Selector._in`, for a concept that is a JSON object."""
+    codings = concept.get("coding", [])
+    if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+        raise Unjudgeable
+    if any(valueset.has_code(str(c.get("system", "")), str(c.get("code", ""))) for c in codings):
+        return True
+    return any(
+        isinstance(t, str) and valueset.has_text(t) for t in (concept.get("text"), *(c.get("display") for c in codings))
+    )
+
+
 class Selector:
     """Decides cheaply, on raw JSON, which resources the rules read, and what a record mentions."""
 
@@ -138,20 +156,18 @@ class Selector:
     @staticmethod
     def _in(concept: Any, valueset: ValueSet) -> bool:
         """Is a raw CodeableConcept in the value set, by a code or by its text and displays?
-        Runs for every resource received (hundreds), so it reads the JSON as it is."""
+        Runs for every resource received (hundreds), so it reads the JSON as it is, and answers
+        once per concept's content: a chart repeats its concepts (one medication on every
+        request and dispense)."""
         if concept is None:
             return False
         if not isinstance(concept, dict):
             raise Unjudgeable
-        codings = concept.get("coding", [])
-        if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
-            raise Unjudgeable
-        if any(valueset.has_code(str(c.get("system", "")), str(c.get("code", ""))) for c in codings):
-            return True
-        return any(
-            isinstance(t, str) and valueset.has_text(t)
-            for t in (concept.get("text"), *(c.get("display") for c in codings))
-        )
+        try:
+            content = orjson.dumps(concept)
+        except TypeError:  # a value orjson cannot write: judged afresh
+            return _concept_in(concept, valueset)
+        return _content_in(content, valueset)
 
     def _medication(self, concept: Any) -> bool:
         """A medication concept the rules read: one of the guideline's, or one that cannot be
@@ -301,7 +317,7 @@ def select_and_validate(resources: Iterable[RawResource], patient_id: str, selec
                     )
                 )
                 continue
-            reading = read(MODELS[kind], raw.data)
+            reading = read_once(MODELS[kind], raw.data)
             problems = "; ".join(reading.problems)
             if reading.model is None:
                 # A medication record or an order is read for what it is, even when it mentions

@@ -10,6 +10,7 @@ whole-word text terms in the `text-match` extension (for records coded only by t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -72,11 +73,18 @@ class ValueSet:
 
     def has_text(self, text: str | None) -> bool:
         """True when one of the value set's text terms occurs in `text` as a whole word."""
-        return bool(text and self.text_pattern and self.text_pattern.search(text))
+        return bool(text and self.text_pattern and _found(self.text_pattern, text))
 
     def matches(self, codings: Iterable[Coding], texts: Iterable[str | None] = ()) -> bool:
         """True when any coding is in the value set, or any text names one of its terms."""
         return any(self.has_code(c.system, c.code) for c in codings) or any(self.has_text(t) for t in texts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _found(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether `pattern` occurs in `text`, remembered: a chart repeats its words (one medication's
+    name on every request and dispense) and the selection reads every resource (issue 18)."""
+    return pattern.search(text) is not None
 
 
 def _load_valueset(data: Mapping[str, Any], path: Path) -> ValueSet:
