@@ -40,7 +40,7 @@ from cards.suggested import every_draft
 
 STAND_IN_PATIENT = "stand-in-patient"
 STAND_IN_REASON = "Condition/stand-in-scar"
-MASK = "(reference)"  # where a shape had a reference
+MASKED = {"reference": "(reference)"}  # where a shape had a reference
 
 Check = Callable[[Any], bool]
 Fields = Mapping[str, tuple[bool, Check]]  # field -> (required, check of its value)
@@ -88,8 +88,10 @@ class CardCheck:
 
     def _draft(self, resource: Any) -> str | None:
         """A draft of a shape checked at start-up needs only its references checked."""
-        if isinstance(resource, dict) and shape(resource) in self.shapes:
-            return next((f"reference {r[:80]!r}: {p}" for r in references(resource) if (p := _reference(r))), None)
+        if isinstance(resource, dict):
+            masked, refs = _masked(resource)
+            if orjson.dumps(masked, option=orjson.OPT_SORT_KEYS) in self.shapes:
+                return next((f"reference {r[:80]!r}: {p}" for r in refs if (p := _reference(r))), None)
         return fhir_problem(resource)
 
 
@@ -117,32 +119,21 @@ def _placeholders(text: str) -> set[str]:
 def shape(resource: Mapping[str, Any]) -> bytes:
     """The resource with every reference masked and repeated masked references kept once: a
     draft's FHIR validity depends on its references only through each reference's own rules."""
-    return orjson.dumps(_masked(resource), option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(_masked(resource)[0], option=orjson.OPT_SORT_KEYS)
 
 
-def _masked(node: Any) -> Any:
+def _masked(node: Any, refs: list[str] | None = None) -> tuple[Any, list[str]]:
+    """The node with its references masked, and the references, in one walk."""
+    refs = [] if refs is None else refs
     if isinstance(node, dict):
         if node.keys() == {"reference"} and isinstance(node["reference"], str):
-            return {"reference": MASK}
-        return {k: _masked(v) for k, v in node.items()}
+            refs.append(node["reference"])
+            return MASKED, refs
+        return {k: _masked(v, refs)[0] for k, v in node.items()}, refs
     if isinstance(node, list):
-        items = [_masked(v) for v in node]
-        masked = {"reference": MASK}
-        return [x for i, x in enumerate(items) if not (x == masked and i and items[i - 1] == masked)]
-    return node
-
-
-def references(node: Any) -> Iterable[str]:
-    """Every reference string in a resource."""
-    if isinstance(node, dict):
-        if node.keys() == {"reference"} and isinstance(node["reference"], str):
-            yield node["reference"]
-        else:
-            for value in node.values():
-                yield from references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value)
+        items = [_masked(v, refs)[0] for v in node]
+        return [x for i, x in enumerate(items) if not (x == MASKED and i and items[i - 1] == MASKED)], refs
+    return node, refs
 
 
 @functools.lru_cache(maxsize=256)

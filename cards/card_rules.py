@@ -133,12 +133,30 @@ def fhir_problem(resource: Any) -> str | None:
 
 def empty_fields(value: Any, path: str = "") -> list[str]:
     """Paths of null, "", [] or {} anywhere in a response (CDS Hooks: omit, never empty)."""
+    return _empty_paths(value, path) if _has_empty(value) else []
+
+
+def _has_empty(value: Any) -> bool:
+    """`empty_fields` without the paths: the walk every card takes (paths only when one is found)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if node is None or node == "" or node == [] or node == {}:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _empty_paths(value: Any, path: str) -> list[str]:
     if value is None or value == "" or value == [] or value == {}:
         return [path or "(root)"]
     if isinstance(value, dict):
-        return [p for k, v in value.items() for p in empty_fields(v, f"{path}.{k}" if path else k)]
+        return [p for k, v in value.items() for p in _empty_paths(v, f"{path}.{k}" if path else k)]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in empty_fields(v, f"{path}[{i}]")]
+        return [p for i, v in enumerate(value) for p in _empty_paths(v, f"{path}[{i}]")]
     return []
 
 
