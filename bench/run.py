@@ -10,7 +10,8 @@ traffic); wrk drives each on the same request bodies:
   healthchain   bench/peers/healthchain_service.py, HealthChain 0.16.1 under uvicorn, in its own
                 venv (.bench-venv/healthchain, made on the first run from
                 bench/peers/healthchain-constraints.txt)
-Charts (bench/charts.py): typical (30 resources), large (505) and a mix of 228 distinct charts.
+Charts (bench/charts.py): typical (30 prefetched resources), large (506) and a mix of 228 distinct
+charts (1,440 resources).
 Latency at concurrency 1 (the service time: p50, p99), throughput at 10 connections. Everything
 runs in interleaved rounds (default 3 x 3 s per figure); each figure is the median over the rounds,
 and each ratio the median of the ratios within a round, so that a stall hits one round, not the
@@ -45,7 +46,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.charts import charts, ndjson  # noqa: E402
+from bench.charts import charts, ndjson, prefetched  # noqa: E402
 from scripts import dev_token  # noqa: E402
 from scripts.postgres import free_port  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
@@ -494,7 +495,10 @@ def report(
         "seconds": seconds,
         "versions": versions(),
         "servers": {s.name: {"label": s.label, "path": s.path, "signed": s.signed} for s in servers},
-        "charts": {chart: len(chart_bodies) for chart, chart_bodies in bodies.items()},
+        "charts": {
+            chart: {"bodies": len(chart_bodies), "resources": sum(len(list(prefetched(b))) for b in chart_bodies)}
+            for chart, chart_bodies in bodies.items()
+        },
         "results": summaries,
         "ratios": found,
         "targets": checks(summaries, found),
