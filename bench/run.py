@@ -13,9 +13,10 @@ traffic); wrk drives each on the same request bodies:
 Charts (bench/charts.py): typical (30 prefetched resources), large (506) and a mix of 228 distinct
 charts (1,440 resources).
 Latency at concurrency 1 (the service time: p50, p99), throughput at 10 connections. Everything
-runs in interleaved rounds (default 3 x 3 s per figure); each figure is the median over the rounds,
-and each ratio the median of the ratios within a round, so that a stall hits one round, not the
-result, and a machine slower throughout moves both sides of a ratio alike.
+runs in interleaved rounds (default 3 x 3 s per figure, stretched up to 12 s where 3 s would give
+fewer than 40 calls); each figure is the median over the rounds, and each ratio the median of the
+ratios within a round, so that a stall hits one round, not the result, and a machine slower
+throughout moves both sides of a ratio alike.
 Results: bench/results/<time>.json. Needs wrk (Debian's package; installed when run as root).
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -322,8 +324,27 @@ def preflight(server: Server, bodies: dict[str, list[dict[str, Any]]], cards_on:
 
 # --- the run -------------------------------------------------------------------------------
 
+# A figure of a slow server (HealthChain on the large chart: about 6 calls a second) rests on at
+# least this many calls, not on the 15 of a 3-s window; a window is stretched to 12 s at most.
+FEWEST_CALLS = 40
+LONGEST_WINDOW = 12
+
+
+def measuring_window(seconds: int, calls_per_second: float) -> int:
+    """Seconds to measure a server on a chart: `seconds`, or longer when that would give fewer
+    than FEWEST_CALLS calls at the rate it answers one caller."""
+    needed = math.ceil(FEWEST_CALLS / max(calls_per_second, 1.0))
+    return max(seconds, min(needed, LONGEST_WINDOW))
+
 
 Results = dict[str, dict[str, dict[int, list[dict[str, Any]]]]]  # server -> chart -> c -> rounds
+
+
+def warm_up(binary: str, server: Server, bodies: Path, connections: int, work: Path) -> float:
+    """Calls a second over 1 s (which also fills the server's caches and connection pools)."""
+    script = wrk_script(work, "warm", server.path, bodies, tokens_for(server, 800))
+    rps: float = wrk(binary, server.base, script, connections, 1)["rps"]
+    return rps
 
 
 def measure(
@@ -335,18 +356,21 @@ def measure(
     for chart, path in files.items():
         path.write_bytes(ndjson(bodies[chart]))
     rate: dict[tuple[str, str], float] = {}
-    for server in servers:  # warm-up; its rate sizes the token budget of the signed servers
+    window: dict[tuple[str, str], int] = {}
+    for server in servers:  # warm-up; it sizes the windows and the token budgets
         for chart in bodies:
-            script = wrk_script(work, "warm", server.path, files[chart], tokens_for(server, 1500))
-            rate[server.name, chart] = wrk(binary, server.base, script, CONNECTIONS, 1)["rps"]
+            alone, loaded = (warm_up(binary, server, files[chart], c, work) for c in CONCURRENCIES)
+            rate[server.name, chart] = max(alone, loaded, 1.0)
+            window[server.name, chart] = measuring_window(seconds, alone)
     results: Results = {s.name: {chart: {c: [] for c in CONCURRENCIES} for chart in bodies} for s in servers}
     for number in range(1, rounds + 1):
         for chart in bodies:
             for connections in CONCURRENCIES:
                 for server in servers:
-                    budget = int(2 * seconds * rate[server.name, chart]) + 200  # each token used once
+                    key = (server.name, chart)
+                    budget = int(2 * window[key] * rate[key]) + 200  # each token used once
                     script = wrk_script(work, "run", server.path, files[chart], tokens_for(server, budget))
-                    figures = wrk(binary, server.base, script, connections, seconds)
+                    figures = {**wrk(binary, server.base, script, connections, window[key]), "seconds": window[key]}
                     results[server.name][chart][connections].append(figures)
                     print(f"  round {number} {chart:8} c={connections:<3} {server.name:14} {figures}", flush=True)
     return results

@@ -23,6 +23,7 @@ from bench.run import (
     Server,
     bare_flask,
     ensure_wrk,
+    measuring_window,
     ours_as_make_run,
     parse,
     preflight,
@@ -203,3 +204,9 @@ def test_ratios_compare_each_round_with_the_same_round_of_the_other_server() -> 
     ours = [round_(10, 20, 250), round_(20, 40, 125), round_(10, 20, 250)]
     assert ratio(ours, bare, "rps") == 0.25
     assert ratio(ours, bare, "p50_ms") == 10
+
+
+def test_a_slow_server_is_measured_long_enough_to_answer_forty_calls() -> None:
+    assert measuring_window(3, 300.0) == 3  # fast: the default window
+    assert measuring_window(3, 5.5) == 8  # HealthChain on the large chart: 40 calls take 8 s
+    assert measuring_window(3, 0.0) == 12  # nothing answered in the warm-up: the longest window
