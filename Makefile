@@ -30,7 +30,7 @@ test-fast: $(STAMP) ## the core's and the service's tests (tests/cards, tests/se
 
 quick: test-fast ## the same as test-fast (while you work)
 
-bench: $(STAMP) ## latency and throughput under gunicorn + wrk, as ratios to a baseline
+bench: $(STAMP) ## ours (as make run, and in production) beside a bare-Flask baseline and HealthChain 0.16.1, one worker each (wrk, ~7 min)
 	$(BIN)/python bench/run.py
 
 profile: $(STAMP) ## where a hook call spends its time (pyinstrument, in-process, auth + PostgreSQL)

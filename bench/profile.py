@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.run import mint_tokens, request_body  # noqa: E402
+from bench.charts import request_body  # noqa: E402
+from bench.run import mint_tokens  # noqa: E402
 from scripts import dev_token  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
 
