@@ -4,6 +4,7 @@ against gunicorn with two workers, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,23 @@ def test_the_cards_of_one_response_are_stored_whole_or_not_at_all(database_url: 
     with pytest.raises(sa.exc.IntegrityError):  # the suggestion id is taken: nothing is stored
         store.record_issued("svc", "hook-2", [RenderedCard("plan", {"uuid": later}, {clash: "punch"})])
     assert store.issued("svc", [later]) == {}
+
+
+def test_sqlite_moves_its_log_into_the_database_off_the_request_path(tmp_path: Path) -> None:
+    """A checkpoint waits for the disk (10-50 ms here): the writes of a hook call never run one
+    (wal_autocheckpoint=0) and a background thread does, so the log does not grow for ever and
+    no call's answer waits for it."""
+    path = tmp_path / "store.sqlite3"
+    store = Store.from_url(f"sqlite:///{path}")
+    store.migrate()
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    before = path.stat().st_size
+    cards = [str(uuid.uuid4()) for _ in range(300)]
+    for n, card in enumerate(cards):
+        store.record_issued("svc", f"hook-{n}", [RenderedCard("plan", {"uuid": card}, {str(uuid.uuid4()): "punch"})])
+    deadline = time.monotonic() + 10
+    while path.stat().st_size <= before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.stat().st_size > before, "the records never left the write-ahead log"
+    assert store.issued("svc", cards).keys() == set(cards)
