@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from string import Template
 from typing import Any
 from uuid import UUID
 
@@ -30,7 +29,7 @@ from marshmallow import ValidationError, validate
 from pydantic import ValidationError as PydanticError
 
 from cards.card_rules import INDICATORS, SELECTION_BEHAVIOURS, SUMMARY_LIMIT, card_problems, empty_fields, fhir_problem
-from cards.catalogue import Catalogue
+from cards.catalogue import LONGEST_VALUE, Catalogue, placeholders
 from cards.concepts import Evidence
 from cards.errors import ContentError
 from cards.findings import Finding, Suggestion
@@ -101,7 +100,7 @@ def _stand_in(
     """A finding of `card_id` with a stand-in for every value its words and `sections` take."""
     texts = [catalogue[card_id].summary, catalogue[card_id].detail]
     texts += [catalogue.plan_sections[s].text for s in sections]
-    params = {name: "2099-12-31" for text in texts for name in _placeholders(text)}
+    params = {name: LONGEST_VALUE for text in texts for name in placeholders(text)}
     return Finding(
         card_id,
         params,
@@ -110,10 +109,6 @@ def _stand_in(
         suggestions=suggestions,
         withheld=("stand-in procedure: stand-in reason",),
     )
-
-
-def _placeholders(text: str) -> set[str]:
-    return {m[1] or m[2] for m in Template.pattern.findall(text) if m[1] or m[2]}
 
 
 def shape(resource: Mapping[str, Any]) -> bytes:

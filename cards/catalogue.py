@@ -257,9 +257,13 @@ def _card(cid: str, c: Mapping[str, Any], links: Mapping[str, EvidenceLink], rea
     )
 
 
+def placeholders(text: str) -> set[str]:
+    """The names of the ${...} values a rule fills into `text`."""
+    return {m[1] or m[2] for m in Template.pattern.findall(text) if m[1] or m[2]}
+
+
 def _check_wording(cid: str, card: CardContent) -> None:
-    placeholders = {m[1] or m[2] for m in Template.pattern.findall(card.summary) if m[1] or m[2]}
-    longest = card.render_summary(dict.fromkeys(placeholders, LONGEST_VALUE))
+    longest = card.render_summary(dict.fromkeys(placeholders(card.summary), LONGEST_VALUE))
     if len(longest) >= SUMMARY_LIMIT:
         raise ContentError(f"card {cid!r}: summary can reach {len(longest)} characters (limit {SUMMARY_LIMIT - 1})")
     for text in (card.summary, card.detail):

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cards.card_rules import card_problems
 from cards.engine import Engine
 from cards.errors import ContentError
-from cards.terminology import CONTENT
+from tests.support.content import edit_catalogue
 from tests.support.scenarios import ALL, engine_cards
 
 ENGINE = Engine.load()
@@ -110,19 +108,6 @@ def test_a_draft_of_a_shape_not_checked_at_start_up_is_validated_in_full() -> No
     assert ENGINE.card_check.problems(card) is None
     draft(card)["note"] = [{"text": 7}]
     assert ENGINE.card_check.problems(card) is not None
-
-
-@pytest.fixture
-def content(tmp_path: Path) -> Path:
-    shutil.copytree(CONTENT, tmp_path / "content")
-    return tmp_path / "content"
-
-
-def edit_catalogue(root: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = root / "catalogue.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data))
 
 
 def test_a_draft_template_that_is_not_valid_fhir_stops_the_boot(content: Path) -> None:

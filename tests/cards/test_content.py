@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cards.catalogue import Catalogue
 from cards.engine import USES, Engine
 from cards.errors import ContentError
 from cards.resources import RawResource
-from cards.terminology import CONTENT, Terminology
+from cards.terminology import Terminology
+from tests.support.content import edit_catalogue
 from tests.support.paths import FIXTURE_TODAY, FIXTURES, load_json
-
-
-@pytest.fixture
-def content(tmp_path: Path) -> Path:
-    shutil.copytree(CONTENT, tmp_path / "content")
-    return tmp_path / "content"
-
-
-def edit_catalogue(root: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = root / "catalogue.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data))
 
 
 def test_shipped_content_loads() -> None:
