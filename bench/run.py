@@ -29,12 +29,10 @@ import math
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -50,9 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.charts import charts, ndjson, prefetched  # noqa: E402
 from scripts import dev_token  # noqa: E402
-from scripts.postgres import free_port  # noqa: E402
 from scripts.postgres import start as start_postgres  # noqa: E402
-from tests.support.servers import Gunicorn  # noqa: E402
+from tests.support.servers import Gunicorn, Process  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PEERS = ROOT / "bench" / "peers"
@@ -186,47 +183,6 @@ def tokens_for(server: Server, count: int) -> list[str]:
 
 
 # --- the servers ---------------------------------------------------------------------------
-
-
-class Process:
-    """A server we started (its own process group, stopped by its PID), ready once its port
-    answers HTTP."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        argv = [part.replace("{port}", str(self.port)) for part in command]
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                argv, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.log.name}: the server exited: {self.log.read_text()[-3000:]}")
-            try:
-                requests.get(self.base + "/", timeout=5)  # any answer: the app is loaded
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.log.name}: no answer after {timeout} s: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
 
 
 @contextmanager

@@ -22,20 +22,27 @@ from tests.support.paths import FIXTURE_TODAY, ROOT
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
-class Gunicorn:
-    """A gunicorn master we started (its own process group), stopped by PID."""
+class Process:
+    """A server we started (its own process group, stopped by its PID). `{port}` in the command
+    and the environment's values is its free port; ready once `ready_path` answers (with any
+    status, or a success when `ready_ok`)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    ready_path = "/"
+    ready_ok = False
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        # PUBLIC_BASE_URL: the URL tests call, which tokens' aud names (AUTH_MODE=required needs it).
-        full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PUBLIC_BASE_URL": self.base, **env}
         self.log = log
+
+        def filled(text: str) -> str:
+            return text.replace("{port}", str(self.port))
+
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"],
-                cwd=ROOT,
-                env=full_env,
+                [filled(part) for part in command],
+                cwd=cwd,
+                env={**os.environ, **{k: filled(v) for k, v in env.items()}},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -50,13 +57,14 @@ class Gunicorn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"{self.log.name}: the server exited: {self.log.read_text()[-3000:]}")
             try:
-                if requests.get(f"{self.base}/healthz", timeout=2).ok:
+                if requests.get(self.base + self.ready_path, timeout=5).ok or not self.ready_ok:
                     return
             except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer: {self.log.read_text()[-3000:]}")
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.log.name}: no answer after {timeout} s: {self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
         """SIGKILL the whole group: master and workers die mid-request."""
@@ -72,6 +80,18 @@ class Gunicorn:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Gunicorn(Process):
+    """The service under gunicorn, as `make run` starts it, ready once /healthz answers."""
+
+    ready_path = "/healthz"
+    ready_ok = True
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        # PUBLIC_BASE_URL: the URL tests call, which tokens' aud names (AUTH_MODE=required needs it).
+        base = {"HOST": "127.0.0.1", "PORT": "{port}", "PUBLIC_BASE_URL": "http://127.0.0.1:{port}"}
+        super().__init__([str(GUNICORN), "-c", "service/gunicorn_conf.py", "service.app:create_app()"], base | env, log)
 
 
 @contextmanager
